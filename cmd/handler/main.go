@@ -1,0 +1,105 @@
+// Command handler is the Azure Functions custom handler: the executable that
+// host.json names. The host starts it with FUNCTIONS_CUSTOMHANDLER_PORT and
+// POSTs each invocation to /{FunctionName}. Configuration is loaded and
+// validated before it listens; start-up makes no network calls.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/costsync/costsync/handlers"
+	"github.com/costsync/costsync/shared/config"
+	"github.com/costsync/costsync/shared/costapi"
+	"github.com/costsync/costsync/shared/landing"
+	"github.com/costsync/costsync/shared/queue"
+	"github.com/costsync/costsync/shared/store"
+)
+
+func main() {
+	// JSON on stdout: the host logs stderr lines as errors.
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	if err := run(log); err != nil {
+		log.Error("handler stopped", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	deps, err := build(cfg, log)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handlers.New(*deps),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+cfg.Port)
+	if err != nil {
+		return fmt.Errorf("listen on port %s: %w", cfg.Port, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	log.Info("handler listening", "port", cfg.Port, "scopes", len(cfg.Scopes))
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// build makes every client once. Managed identity is used for every Azure
+// call: ManagedIdentityCredential, user-assigned when AZURE_CLIENT_ID is set.
+func build(cfg *config.Config, log *slog.Logger) (*handlers.Deps, error) {
+	var mi *azidentity.ManagedIdentityCredentialOptions
+	if cfg.ClientID != "" {
+		mi = &azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID(cfg.ClientID)}
+	}
+	cred, err := azidentity.NewManagedIdentityCredential(mi)
+	if err != nil {
+		return nil, fmt.Errorf("managed identity: %w", err)
+	}
+	return deps(cfg, cred, log)
+}
+
+// deps builds the handlers' dependencies on a credential.
+func deps(cfg *config.Config, cred azcore.TokenCredential, log *slog.Logger) (*handlers.Deps, error) {
+	cost, err := costapi.New(cred, &costapi.Options{Cloud: cfg.Cloud, Endpoint: cfg.ARMEndpoint, AllowedHosts: cfg.AllowedHosts})
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := azblob.NewClient(cfg.BlobServiceURL, cred, nil)
+	if err != nil {
+		return nil, fmt.Errorf("blob client: %w", err)
+	}
+	q, err := queue.New(cfg.QueueServiceURL, cred, nil)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.NewCosmos(cfg.CosmosEndpoint, cred, &store.CosmosOptions{Database: cfg.CosmosDatabase, EmulatorCompat: cfg.CosmosEmulator})
+	if err != nil {
+		return nil, err
+	}
+	return &handlers.Deps{Config: cfg, Cost: cost, Landing: landing.New(blobs), Store: db, Queue: q, Log: log}, nil
+}

@@ -1,0 +1,224 @@
+// Package handlers is the HTTP server the Functions host calls: one route per
+// function (the function's folder name), each decoding the host's real
+// payload with package invocation. One adapter turns every handler's result
+// into the host's response and logs each invocation once; one classifier
+// decides whether an error is worth a retry (non-2xx: the host retries) or
+// permanent (recorded, answered 200 so the host does not retry for nothing).
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/costsync/costsync/shared/config"
+	"github.com/costsync/costsync/shared/costapi"
+	"github.com/costsync/costsync/shared/costcsv"
+	"github.com/costsync/costsync/shared/invocation"
+	"github.com/costsync/costsync/shared/landing"
+	"github.com/costsync/costsync/shared/store"
+	"github.com/costsync/costsync/shared/window"
+)
+
+// CostAPI is what the handlers need of Cost Management.
+type CostAPI interface {
+	RequestReport(ctx context.Context, scope costapi.Scope, r costapi.ReportRequest) (*costapi.Report, error)
+	PollReport(ctx context.Context, scope costapi.Scope, location string) (*costapi.Report, error)
+	OpenBlob(ctx context.Context, link string) (io.ReadCloser, error)
+}
+
+// Landing is what the handlers need of our report storage.
+type Landing interface {
+	PutPart(ctx context.Context, w window.Window, generation int64, index int, r io.Reader) (landing.Part, error)
+	PutManifest(ctx context.Context, m *landing.Manifest) (string, error)
+	OpenPart(ctx context.Context, p landing.Part) (io.ReadCloser, error)
+}
+
+// Store is what the handlers need of Cosmos DB.
+type Store interface {
+	UpsertCosts(ctx context.Context, docs []store.Cost) (store.WriteStats, error)
+	GetWindow(ctx context.Context, scope, id string) (*store.Window, error)
+	CreateWindow(ctx context.Context, w *store.Window) error
+	ReplaceWindow(ctx context.Context, w *store.Window) error
+	SweepWindow(ctx context.Context, scope, metric string, dates []string, keep int64) (int, error)
+	CountWindow(ctx context.Context, scope, metric string, dates []string) ([]store.DayTotal, error)
+	PutQuarantine(ctx context.Context, q store.Quarantine) error
+}
+
+// Queue sends our own messages, with a delay when waiting is needed.
+type Queue interface {
+	Send(ctx context.Context, queue string, v any, delay time.Duration) error
+}
+
+// Deps are the clients the handlers use, built once in main.
+type Deps struct {
+	Config   *config.Config
+	Cost     CostAPI
+	Landing  Landing
+	Store    Store
+	Queue    Queue
+	Services *costcsv.Services // FinOps service lookup; nil leaves service fields empty
+	Log      *slog.Logger
+	// Now is the clock; nil means Config.Now.
+	Now func() time.Time
+}
+
+// Server serves the functions.
+type Server struct {
+	d   Deps
+	mux *http.ServeMux
+}
+
+// New builds the handler server.
+func New(d Deps) *Server {
+	if d.Log == nil {
+		d.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if d.Now == nil {
+		d.Now = d.Config.Now
+	}
+	s := &Server{d: d, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	s.mux.Handle("POST /PlanWindows", s.adapt("PlanWindows", s.planWindows))
+	s.mux.Handle("POST /ProcessWindow", s.adapt("ProcessWindow", s.processWindow))
+	s.mux.Handle("POST /IngestManifest", s.adapt("IngestManifest", s.ingestManifest))
+	s.mux.Handle("POST /IngestHttp", s.adapt("IngestHttp", s.ingestHTTP))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// call is one invocation as a function sees it.
+type call struct {
+	req *invocation.Request
+	log *slog.Logger
+	// attrs are added to the invocation's summary line.
+	attrs []any
+}
+
+func (c *call) note(args ...any) { c.attrs = append(c.attrs, args...) }
+
+// outcome is what a function returns: the outputs for the host.
+type outcome struct {
+	outputs map[string]any
+}
+
+type fn func(ctx context.Context, c *call) (*outcome, error)
+
+// maxPayload bounds what the host may send: manifests are small; report
+// content is never sent through the host.
+const maxPayload = 8 << 20
+
+func (s *Server) adapt(name string, f fn) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Azure-Functions-InvocationId")
+		log := s.d.Log.With("function", name, "invocation_id", id)
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxPayload+1))
+		var out *outcome
+		c := &call{log: log}
+		switch {
+		case err != nil:
+			err = retryable(fmt.Errorf("read invocation payload: %w", err))
+		case len(body) > maxPayload:
+			err = permanent(fmt.Errorf("invocation payload over %d bytes", maxPayload))
+		default:
+			c.req, err = invocation.Decode(body)
+			if err != nil {
+				err = permanent(err)
+			} else {
+				out, err = f(r.Context(), c)
+			}
+		}
+		resp := invocation.Response{Outputs: map[string]any{}, Logs: []string{}}
+		if out != nil && out.outputs != nil {
+			resp.Outputs = out.outputs
+		}
+		attrs := append([]any{"duration_ms", time.Since(start).Milliseconds()}, c.attrs...)
+		status := http.StatusOK
+		switch {
+		case err == nil:
+			log.Info("invocation done", append(attrs, "outcome", "done")...)
+		case isRetryable(err):
+			// Non-2xx: the host fails the invocation and retries it.
+			status = http.StatusInternalServerError
+			log.Warn("invocation failed, host will retry", append(attrs, "outcome", "retry", "error", err.Error())...)
+			resp.Logs = append(resp.Logs, err.Error())
+		default:
+			// Permanent: retrying cannot help; the error is recorded where
+			// the function could (the ledger) and the host is told success.
+			log.Error("invocation failed permanently", append(attrs, "outcome", "permanent failure", "error", err.Error())...)
+			resp.Logs = append(resp.Logs, err.Error())
+			if _, has := resp.Outputs["res"]; !has && c.req != nil && c.req.Data["req"] != nil {
+				resp.Outputs["res"] = jsonResponse(http.StatusBadRequest, map[string]string{"error": err.Error()})
+			}
+		}
+		writeJSON(w, status, resp)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"Outputs":{},"Logs":["encode response failed"],"ReturnValue":null}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// jsonResponse is an http output binding value with a JSON body.
+func jsonResponse(status int, body any) invocation.HTTPResponse {
+	return invocation.HTTPResponse{StatusCode: status, Body: body, Headers: map[string]string{"Content-Type": "application/json"}}
+}
+
+// errKind marks an error retryable or permanent for the adapter.
+type errKind struct {
+	err   error
+	retry bool
+}
+
+func (e *errKind) Error() string { return e.err.Error() }
+func (e *errKind) Unwrap() error { return e.err }
+
+func retryable(err error) error { return &errKind{err: err, retry: true} }
+func permanent(err error) error { return &errKind{err: err, retry: false} }
+
+// isRetryable is the one classifier: explicit marks first, then the facts
+// lower packages report (network, timeouts, 408/429/5xx retry; bad input,
+// 400/401/403/404/422 do not).
+func isRetryable(err error) bool {
+	var k *errKind
+	if errors.As(err, &k) {
+		return k.retry
+	}
+	if e, ok := costapi.AsError(err); ok {
+		return e.Retryable
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	if landing.IsPermanent(err) {
+		return false
+	}
+	var ce *costcsv.HeaderError
+	if errors.As(err, &ce) {
+		return false
+	}
+	// Storage and Cosmos errors not known to be permanent: retry.
+	return true
+}

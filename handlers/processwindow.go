@@ -1,0 +1,276 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/costsync/costsync/shared/costapi"
+	"github.com/costsync/costsync/shared/invocation"
+	"github.com/costsync/costsync/shared/landing"
+	"github.com/costsync/costsync/shared/queue"
+	"github.com/costsync/costsync/shared/store"
+	"github.com/costsync/costsync/shared/window"
+)
+
+// Steps of a window message.
+const (
+	stepRequest = "request"
+	stepPoll    = "poll"
+)
+
+// windowMessage is the body of a cost-windows message. It decodes strictly.
+type windowMessage struct {
+	Version int           `json:"v"`
+	Window  window.Window `json:"window"`
+	Step    string        `json:"step"`
+	// Generation is set from the request on: the report being polled.
+	Generation int64  `json:"generation,omitempty"`
+	Location   string `json:"location,omitempty"`
+	// Attempt counts report requests for this window in this cycle (Failed
+	// or expired reports are requested again, a bounded number of times).
+	Attempt int `json:"attempt"`
+	Polls   int `json:"polls,omitempty"`
+	// Retries counts transient failures in a row, for backoff.
+	Retries int    `json:"retries,omitempty"`
+	RunID   string `json:"runId,omitempty"`
+}
+
+const messageVersion = 1
+
+func (m *windowMessage) validate() error {
+	if m.Version != messageVersion {
+		return fmt.Errorf("window message version %d, want %d", m.Version, messageVersion)
+	}
+	if _, err := costapi.ParseScope(m.Window.Scope); err != nil {
+		return err
+	}
+	if m.Window.Metric != "ActualCost" && m.Window.Metric != "AmortizedCost" {
+		return fmt.Errorf("window message metric %q is not ActualCost or AmortizedCost", m.Window.Metric)
+	}
+	if err := m.Window.Validate(); err != nil {
+		return err
+	}
+	switch m.Step {
+	case stepRequest:
+	case stepPoll:
+		if m.Location == "" || m.Generation <= 0 {
+			return errors.New("window message: a poll step needs location and generation")
+		}
+	default:
+		return fmt.Errorf("window message step %q is not request or poll", m.Step)
+	}
+	return nil
+}
+
+// processWindow is the window state machine: request a report, poll it by
+// re-enqueueing itself with the service's Retry-After, land its parts and
+// write the manifest last. It never sleeps.
+func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
+	q, err := c.req.QueueTrigger("msg")
+	if err != nil {
+		return nil, permanent(err)
+	}
+	var m windowMessage
+	if err := invocation.DecodeJSON([]byte(q.Message), &m); err != nil {
+		return nil, permanent(fmt.Errorf("window message: %w", err))
+	}
+	if err := m.validate(); err != nil {
+		return nil, permanent(err)
+	}
+	scope, _ := costapi.ParseScope(m.Window.Scope)
+	c.log = c.log.With("scope", scope.Path, "window", m.Window.From+".."+m.Window.To, "metric", m.Window.Metric)
+	c.note("step", m.Step, "dequeue_count", q.DequeueCount)
+	wd, err := s.loadWindow(ctx, m.Window)
+	if err != nil {
+		return nil, err
+	}
+	if m.Step == stepPoll && wd.Generation > m.Generation {
+		c.note("superseded_by", wd.Generation)
+		return &outcome{}, nil // a newer request owns the window
+	}
+
+	var rep *costapi.Report
+	switch m.Step {
+	case stepRequest:
+		gen := max(s.d.Now().UnixMilli(), wd.Generation+1)
+		m.Generation, m.Location, m.Polls = gen, "", 0
+		m.Attempt++
+		if err := s.updateWindow(ctx, wd, func(w *store.Window) {
+			w.State, w.Generation, w.Attempts, w.OperationURL = store.StateRequested, gen, w.Attempts+1, ""
+		}); err != nil {
+			return nil, err
+		}
+		rep, err = s.d.Cost.RequestReport(ctx, scope, costapi.ReportRequest{Metric: m.Window.Metric, From: m.Window.From, To: m.Window.To})
+	case stepPoll:
+		m.Polls++
+		rep, err = s.d.Cost.PollReport(ctx, scope, m.Location)
+	}
+	if err != nil {
+		return s.windowError(ctx, c, wd, m, err)
+	}
+	m.Retries = 0
+	if !rep.Done {
+		if m.Polls >= s.d.Config.MaxPolls {
+			return s.again(ctx, c, wd, m, fmt.Sprintf("report not ready after %d polls", m.Polls))
+		}
+		next := m
+		next.Step, next.Location = stepPoll, rep.Location
+		if err := s.d.Queue.Send(ctx, queue.Windows, next, rep.RetryAfter); err != nil {
+			return nil, retryable(err)
+		}
+		c.note("outcome_detail", "re-enqueued to poll", "delay_s", rep.RetryAfter.Seconds())
+		return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
+			if w.Generation == m.Generation {
+				w.State, w.OperationURL = store.StatePolling, rep.Location
+			}
+		})
+	}
+	switch rep.Status {
+	case costapi.StatusFailed:
+		return s.again(ctx, c, wd, m, "report failed: "+rep.Message)
+	case costapi.StatusNoDataFound:
+		// No cost in the window is a complete window with zero rows: the
+		// manifest with no parts makes ingestion sweep what was there.
+		c.note("outcome_detail", "no data")
+	}
+	man := &landing.Manifest{Version: landing.ManifestVersion, Source: "cost-details", Window: m.Window, Generation: m.Generation, LandedAt: s.d.Now().UTC()}
+	var bytes int64
+	for i, b := range rep.Blobs {
+		part, err := s.landPart(ctx, m, i, b)
+		if err != nil {
+			if e, ok := costapi.AsError(err); ok && e.LinkExpired {
+				return s.again(ctx, c, wd, m, "report link expired before the copy")
+			}
+			return s.windowError(ctx, c, wd, m, err)
+		}
+		man.Parts = append(man.Parts, part)
+		bytes += part.Bytes
+	}
+	// The manifest is written last: its arrival means every part is in.
+	name, err := s.d.Landing.PutManifest(ctx, man)
+	if err != nil {
+		return nil, retryable(err)
+	}
+	c.note("parts", len(man.Parts), "bytes", bytes, "manifest", name)
+	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
+		if w.Generation == m.Generation && w.State != store.StateComplete {
+			w.State, w.PartsTotal, w.PartsDone = store.StateLanded, len(man.Parts), 0
+		}
+	})
+}
+
+func (s *Server) landPart(ctx context.Context, m windowMessage, i int, b costapi.Blob) (landing.Part, error) {
+	rc, err := s.d.Cost.OpenBlob(ctx, b.Link)
+	if err != nil {
+		return landing.Part{}, err
+	}
+	defer rc.Close()
+	return s.d.Landing.PutPart(ctx, m.Window, m.Generation, i, rc)
+}
+
+// again requests the report anew (a Failed report, an expired link, a report
+// that never got ready), a bounded number of times.
+func (s *Server) again(ctx context.Context, c *call, wd *store.Window, m windowMessage, why string) (*outcome, error) {
+	if m.Attempt >= s.d.Config.ReportAttempts {
+		return s.fail(ctx, wd, fmt.Errorf("%s; gave up after %d report requests", why, m.Attempt))
+	}
+	next := m
+	next.Step, next.Location, next.Polls = stepRequest, "", 0
+	if err := s.d.Queue.Send(ctx, queue.Windows, next, 0); err != nil {
+		return nil, retryable(err)
+	}
+	c.note("outcome_detail", "requesting again: "+why)
+	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) { w.AddError(why) })
+}
+
+// windowError handles a failed call: throttling and transient errors wait in
+// the queue (never dropped, never skipped); permanent ones are recorded.
+func (s *Server) windowError(ctx context.Context, c *call, wd *store.Window, m windowMessage, err error) (*outcome, error) {
+	e, ok := costapi.AsError(err)
+	if !ok || !e.Retryable {
+		if ok && e.Untrusted {
+			c.log.Error("refused an untrusted link", "error", e.Message)
+		}
+		return s.fail(ctx, wd, err)
+	}
+	delay := e.RetryAfter
+	if !e.Throttled {
+		// Transient: exponential backoff with jitter, unless the service
+		// asked for more.
+		m.Retries++
+		backoff := time.Duration(1<<min(m.Retries, 8)) * time.Second
+		backoff += time.Duration(rand.Int64N(int64(backoff/2) + 1))
+		delay = max(delay, backoff)
+	}
+	if m.Step == stepRequest {
+		m.Attempt-- // the request did not reach the service's queue
+	}
+	if err := s.d.Queue.Send(ctx, queue.Windows, m, delay); err != nil {
+		return nil, retryable(err)
+	}
+	c.note("outcome_detail", "re-enqueued with delay", "delay_s", delay.Seconds(), "throttled", e.Throttled)
+	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
+		if e.Throttled {
+			w.Throttles++
+		}
+		w.AddError(err.Error())
+	})
+}
+
+// fail records a permanent failure in the ledger and answers success to the
+// host: retrying would not help.
+func (s *Server) fail(ctx context.Context, wd *store.Window, cause error) (*outcome, error) {
+	if err := s.updateWindow(ctx, wd, func(w *store.Window) {
+		w.State = store.StateFailed
+		w.AddError(cause.Error())
+	}); err != nil {
+		return nil, err
+	}
+	return &outcome{}, permanent(cause)
+}
+
+// loadWindow reads a window's ledger document, creating it when absent.
+func (s *Server) loadWindow(ctx context.Context, w window.Window) (*store.Window, error) {
+	id := store.WindowID(w.Scope, w.Metric, w.From, w.To)
+	wd, err := s.d.Store.GetWindow(ctx, w.Scope, id)
+	if err == nil {
+		return wd, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, retryable(err)
+	}
+	now := s.d.Now().UTC()
+	wd = &store.Window{ID: id, Scope: w.Scope, Metric: w.Metric, From: w.From, To: w.To, State: store.StateQueued, CreatedAt: now, UpdatedAt: now}
+	if err := s.d.Store.CreateWindow(ctx, wd); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return s.d.Store.GetWindow(ctx, w.Scope, id)
+		}
+		return nil, retryable(err)
+	}
+	return wd, nil
+}
+
+// updateWindow applies change with optimistic concurrency: on a conflicting
+// write it reads the document again and re-applies the change.
+func (s *Server) updateWindow(ctx context.Context, wd *store.Window, change func(*store.Window)) error {
+	for attempt := 0; attempt < 5; attempt++ {
+		change(wd)
+		wd.UpdatedAt = s.d.Now().UTC()
+		err := s.d.Store.ReplaceWindow(ctx, wd)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrPrecondition) {
+			return retryable(fmt.Errorf("update ledger %s: %w", wd.ID, err))
+		}
+		fresh, gerr := s.d.Store.GetWindow(ctx, wd.Scope, wd.ID)
+		if gerr != nil {
+			return retryable(fmt.Errorf("reload ledger %s: %w", wd.ID, gerr))
+		}
+		*wd = *fresh
+	}
+	return retryable(fmt.Errorf("update ledger %s: too many concurrent writers", wd.ID))
+}
