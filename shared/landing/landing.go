@@ -162,3 +162,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// Provision creates the containers costsync writes, if they do not exist.
+// It is an explicit provisioning step (costsync init, the local stack),
+// never a side effect of a function call.
+func (s *Store) Provision(ctx context.Context) error {
+	for _, c := range []string{ReportsContainer, ManifestsContainer} {
+		if _, err := s.blobs.CreateContainer(ctx, c, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+			return fmt.Errorf("create container %s: %w", c, err)
+		}
+	}
+	return nil
+}

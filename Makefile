@@ -1,0 +1,49 @@
+# costsync: `make run` runs the pipeline on the local stack, `make test` runs every test.
+# Both install what they need: Go modules (go build fetches them), the npm packages
+# pinned in tools/npm/package-lock.json, and a generated TLS certificate (.stack/certs).
+
+GO      ?= go
+NPM_DIR := tools/npm
+STAMP   := $(NPM_DIR)/node_modules/.installed
+CMDS    := handler devhost costsim localrun
+
+.PHONY: all deps build run test unit bench package clean
+
+all: build
+
+deps: $(STAMP)
+
+$(STAMP): $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json
+	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+build:
+	$(GO) build -o bin/ $(addprefix ./cmd/,$(CMDS))
+
+# The full pipeline on the local stack: 7 days, 3 simulated scopes, a summary.
+run: deps build
+	./bin/localrun
+
+# Every test: vet, unit tests, the fuzz targets for 30 s each, and the
+# integration tests on the local stack (which fail, not skip, under CI).
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+# Unit tests only (no local stack needed).
+unit:
+	$(GO) test -count=1 -short ./...
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/costcsv/
+
+# A zip-deployable folder: host.json, the function folders at the root, and
+# the linux/amd64 handler that host.json names.
+package:
+	rm -rf dist && mkdir -p dist
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o dist/handler ./cmd/handler
+	cp host.json dist/
+	cp -r functions/* dist/
+
+clean:
+	rm -rf bin dist .stack
