@@ -1,0 +1,366 @@
+package costcsv
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// decodeObject decodes one JSON object filling the whole of s (surrounding
+// whitespace allowed) into what encoding/json with UseNumber produces:
+// map[string]any of string, json.Number, bool, nil, []any and map[string]any,
+// with the same rules (last duplicate key wins, invalid UTF-8 and unpaired
+// surrogates become U+FFFD). When bare is true, s holds the members of an
+// object without its braces (the EA Tags form). When tags is true, the
+// object's values are instead returned as strings in tagMap (see parseTags),
+// which saves building the intermediate map for Tags columns.
+//
+// It exists because encoding/json's Decoder was a quarter of the reader's
+// time; FuzzDecodeObject checks it against encoding/json.
+func decodeObject(s string, bare, tags bool) (obj map[string]any, tagMap map[string]string, err error) {
+	p := jsonParser{s: s, bare: bare}
+	p.skipSpace()
+	if !bare && (p.i >= len(p.s) || p.s[p.i] != '{') {
+		return nil, nil, p.fail("want '{'")
+	}
+	if tags {
+		tagMap, err = p.stringObject()
+	} else {
+		obj, err = p.object(0)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	p.skipSpace()
+	if p.i != len(p.s) {
+		return nil, nil, p.fail("data after the object")
+	}
+	return obj, tagMap, nil
+}
+
+type jsonParser struct {
+	s    string
+	i    int
+	bare bool // the outermost object has no braces: it ends at the end of s
+}
+
+// maxJSONDepth is encoding/json's nesting limit.
+const maxJSONDepth = 10000
+
+func (p *jsonParser) fail(want string) error {
+	if p.i >= len(p.s) {
+		return fmt.Errorf("unexpected end, %s", want)
+	}
+	return fmt.Errorf("unexpected %q at offset %d, %s", p.s[p.i], p.i, want)
+}
+
+func (p *jsonParser) skipSpace() {
+	for p.i < len(p.s) {
+		switch p.s[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// members walks the members of an object whose '{' is at p.i (or, for the
+// outermost object of bare input, which starts at p.i and ends at the end of
+// the input), calling member with each key once the parser stands on the
+// member's value.
+func (p *jsonParser) members(member func(key string) error) error {
+	bare := p.bare
+	p.bare = false // nested objects have braces
+	if !bare {
+		p.i++ // '{'
+	}
+	p.skipSpace()
+	switch {
+	case bare && p.i == len(p.s): // "{ }" without its braces
+		return nil
+	case !bare && p.i < len(p.s) && p.s[p.i] == '}':
+		p.i++
+		return nil
+	}
+	for {
+		p.skipSpace()
+		if p.i >= len(p.s) || p.s[p.i] != '"' {
+			return p.fail("want a string key")
+		}
+		key, err := p.str()
+		if err != nil {
+			return err
+		}
+		p.skipSpace()
+		if p.i >= len(p.s) || p.s[p.i] != ':' {
+			return p.fail("want ':'")
+		}
+		p.i++
+		p.skipSpace()
+		if err := member(key); err != nil {
+			return err
+		}
+		p.skipSpace()
+		switch {
+		case bare && p.i == len(p.s):
+			return nil
+		case p.i >= len(p.s):
+			return p.fail("want ',' or '}'")
+		case p.s[p.i] == ',':
+			p.i++
+		case p.s[p.i] == '}' && !bare:
+			p.i++
+			return nil
+		default:
+			return p.fail("want ',' or '}'")
+		}
+	}
+}
+
+func (p *jsonParser) object(depth int) (map[string]any, error) {
+	if depth >= maxJSONDepth {
+		return nil, fmt.Errorf("nested deeper than %d", maxJSONDepth)
+	}
+	m := map[string]any{}
+	err := p.members(func(key string) error {
+		v, err := p.value(depth + 1)
+		m[key] = v
+		return err
+	})
+	return m, err
+}
+
+// stringObject reads a flat object as tag strings: strings as they are, null
+// as "", anything else as its compact canonical JSON text.
+func (p *jsonParser) stringObject() (map[string]string, error) {
+	m := map[string]string{}
+	err := p.members(func(key string) error {
+		switch {
+		case p.i < len(p.s) && p.s[p.i] == '"':
+			v, err := p.str()
+			m[key] = v
+			return err
+		default:
+			v, err := p.value(1)
+			switch v := v.(type) {
+			case nil:
+				m[key] = ""
+			case json.Number:
+				m[key] = string(v)
+			default:
+				m[key] = string(appendCanonical(nil, v))
+			}
+			return err
+		}
+	})
+	return m, err
+}
+
+func (p *jsonParser) value(depth int) (any, error) {
+	if p.i >= len(p.s) {
+		return nil, p.fail("want a value")
+	}
+	switch c := p.s[p.i]; {
+	case c == '"':
+		return p.str()
+	case c == '{':
+		return p.object(depth)
+	case c == '[':
+		return p.array(depth)
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	case strings.HasPrefix(p.s[p.i:], "true"):
+		p.i += 4
+		return true, nil
+	case strings.HasPrefix(p.s[p.i:], "false"):
+		p.i += 5
+		return false, nil
+	case strings.HasPrefix(p.s[p.i:], "null"):
+		p.i += 4
+		return nil, nil
+	}
+	return nil, p.fail("want a value")
+}
+
+func (p *jsonParser) array(depth int) ([]any, error) {
+	if depth >= maxJSONDepth {
+		return nil, fmt.Errorf("nested deeper than %d", maxJSONDepth)
+	}
+	p.i++ // '['
+	a := []any{}
+	p.skipSpace()
+	if p.i < len(p.s) && p.s[p.i] == ']' {
+		p.i++
+		return a, nil
+	}
+	for {
+		p.skipSpace()
+		v, err := p.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		a = append(a, v)
+		p.skipSpace()
+		if p.i >= len(p.s) {
+			return nil, p.fail("want ',' or ']'")
+		}
+		switch p.s[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return a, nil
+		default:
+			return nil, p.fail("want ',' or ']'")
+		}
+	}
+}
+
+// number reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? as its text.
+func (p *jsonParser) number() (json.Number, error) {
+	start := p.i
+	digits := func() int {
+		n := 0
+		for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	if p.s[p.i] == '-' {
+		p.i++
+	}
+	switch {
+	case p.i < len(p.s) && p.s[p.i] == '0':
+		p.i++
+	case digits() == 0:
+		return "", p.fail("want a digit")
+	}
+	if p.i < len(p.s) && p.s[p.i] == '.' {
+		p.i++
+		if digits() == 0 {
+			return "", p.fail("want a digit")
+		}
+	}
+	if p.i < len(p.s) && (p.s[p.i] == 'e' || p.s[p.i] == 'E') {
+		p.i++
+		if p.i < len(p.s) && (p.s[p.i] == '+' || p.s[p.i] == '-') {
+			p.i++
+		}
+		if digits() == 0 {
+			return "", p.fail("want a digit")
+		}
+	}
+	return json.Number(p.s[start:p.i]), nil
+}
+
+// str reads a string whose '"' is at p.i. Without escapes or invalid UTF-8
+// it returns a substring of the input.
+func (p *jsonParser) str() (string, error) {
+	p.i++ // '"'
+	start := p.i
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return p.s[start : p.i-1], nil
+		case c == '\\' || c >= utf8.RuneSelf:
+			return p.slowStr(start)
+		case c < 0x20:
+			return "", p.fail("control character in string")
+		}
+		p.i++
+	}
+	return "", p.fail("unterminated string")
+}
+
+func (p *jsonParser) slowStr(start int) (string, error) {
+	b := []byte(p.s[start:p.i])
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return string(b), nil
+		case c < 0x20:
+			return "", p.fail("control character in string")
+		case c == '\\':
+			if p.i+1 >= len(p.s) {
+				p.i++
+				return "", p.fail("unterminated escape")
+			}
+			switch e := p.s[p.i+1]; e {
+			case '"', '\\', '/':
+				b = append(b, e)
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r, ok := p.escapedRune(p.i)
+				if !ok {
+					p.i++
+					return "", p.fail("bad \\u escape")
+				}
+				p.i += 6
+				if utf16.IsSurrogate(r) {
+					// As encoding/json: a valid pair is one rune, anything
+					// else U+FFFD (and a following escape is read on its own).
+					r2, ok := p.escapedRune(p.i)
+					if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
+						r = dec
+						p.i += 6
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				b = utf8.AppendRune(b, r)
+				continue
+			default:
+				p.i++
+				return "", p.fail("bad escape")
+			}
+			p.i += 2
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			p.i++
+		default:
+			r, size := utf8.DecodeRuneInString(p.s[p.i:])
+			b = utf8.AppendRune(b, r) // an invalid byte becomes U+FFFD
+			p.i += size
+		}
+	}
+	return "", p.fail("unterminated string")
+}
+
+// escapedRune reads a \uXXXX escape starting at i.
+func (p *jsonParser) escapedRune(i int) (rune, bool) {
+	if i+6 > len(p.s) || p.s[i] != '\\' || p.s[i+1] != 'u' {
+		return 0, false
+	}
+	var r rune
+	for _, c := range []byte(p.s[i+2 : i+6]) {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}

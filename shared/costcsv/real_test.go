@@ -1,0 +1,353 @@
+package costcsv
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kylelemons/godebug/diff"
+	"github.com/shopspring/decimal"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+// realDir locates ../shared/testdata/real next to the module root (the
+// directory holding go.mod). The real files are never copied into the
+// project. Without them the test is skipped, except under CI, where it fails.
+func realDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the package directory")
+		}
+		dir = parent
+	}
+	real := filepath.Join(dir, "..", "shared", "testdata", "real")
+	if _, err := os.Stat(filepath.Join(real, "SOURCES.md")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("real test data missing under CI: %v", err)
+		}
+		t.Skipf("real test data not found: %v", err)
+	}
+	return real
+}
+
+// realServices loads the finops-toolkit Services.csv from the shared folder.
+func realServices(t testing.TB, real string) *Services {
+	t.Helper()
+	f, err := os.Open(filepath.Join(real, "finops-toolkit", "open-data", "Services.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := LoadServices(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// realFiles are the cost CSVs under the shared real folder, with the schema
+// each must be recognised as. TestRealFilesListed checks none is forgotten.
+var realFiles = []struct {
+	path   string
+	schema Schema
+}{
+	{"finops-toolkit/powershell-test-assets/EA_ActualCost_Small.csv", SchemaEA},
+	{"finops-toolkit/powershell-test-assets/EA_AmortizedCost_Small.csv", SchemaEA},
+	{"finops-toolkit/powershell-test-assets/EA_NoRows.csv", SchemaEA},
+	{"focus-sample-data/focus_sample.csv", SchemaFOCUS10},
+	{"opencost/headersets/BOM.csv", SchemaPAYG},
+	{"opencost/headersets/Enterprise.csv", SchemaEA},
+	{"opencost/headersets/EnterpriseCamel.csv", SchemaMCA},
+	{"opencost/headersets/German.csv", SchemaPAYG},
+	{"opencost/headersets/PayAsYouGo.csv", SchemaPAYG},
+	// Mixed localized/camel header with Date, costInBillingCurrency and
+	// Currency and no MCA-only column: the EA layout's names.
+	{"opencost/headersets/YA.csv", SchemaEA},
+	// Lower-cased header with paygCostInBillingCurrency, a column only MCA
+	// files have; its date is the PAYG-named UsageDateTime (see schema.go).
+	{"opencost/values/MissingBrackets.csv", SchemaMCA},
+	{"opencost/values/Template.csv", SchemaMCA},
+	{"opencost/values/VirtualMachine.csv", SchemaMCA},
+}
+
+func TestRealFilesListed(t *testing.T) {
+	real := realDir(t)
+	var found []string
+	for _, g := range []string{"finops-toolkit/powershell-test-assets/*.csv", "focus-sample-data/*.csv", "opencost/*/*.csv"} {
+		m, err := filepath.Glob(filepath.Join(real, g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range m {
+			rel, _ := filepath.Rel(real, p)
+			found = append(found, filepath.ToSlash(rel))
+		}
+	}
+	var listed []string
+	for _, f := range realFiles {
+		listed = append(listed, f.path)
+	}
+	slices.Sort(found)
+	slices.Sort(listed)
+	if !slices.Equal(listed, found) {
+		t.Errorf("real cost files (-listed +found):\n%s", diff.Diff(strings.Join(listed, "\n"), strings.Join(found, "\n")))
+	}
+}
+
+// golden is what a real file must parse to.
+type golden struct {
+	Schema      Schema         `json:"schema"`
+	Columns     int            `json:"columns"`
+	Rows        int            `json:"rows"`
+	Quarantined []goldenBad    `json:"quarantined"`
+	Totals      []goldenTotal  `json:"totals"`
+	IDDigest    string         `json:"idDigest"` // SHA-256 of every "line id" in file order
+	Records     []goldenRecord `json:"records"`  // the first maxGoldenRecords
+}
+
+const maxGoldenRecords = 25
+
+type goldenBad struct {
+	Line   int    `json:"line"`
+	Column string `json:"column,omitempty"`
+	Reason string `json:"reason"`
+}
+
+type goldenTotal struct {
+	Date          string `json:"date"`
+	Currency      string `json:"currency"`
+	Rows          int    `json:"rows"`
+	BilledCost    string `json:"billedCost"`
+	EffectiveCost string `json:"effectiveCost"`
+}
+
+type goldenRecord struct {
+	Line            int               `json:"line"`
+	ID              string            `json:"id"`
+	Occurrence      int               `json:"occurrence"`
+	Date            string            `json:"date"`
+	Currency        string            `json:"currency"`
+	BilledCost      string            `json:"billedCost"`
+	EffectiveCost   string            `json:"effectiveCost"`
+	Quantity        string            `json:"quantity"`
+	SubAccountID    string            `json:"subAccountId,omitempty"`
+	ResourceGroup   string            `json:"resourceGroup,omitempty"`
+	ResourceType    string            `json:"resourceType,omitempty"`
+	ServiceName     string            `json:"serviceName,omitempty"`
+	ServiceCategory string            `json:"serviceCategory,omitempty"`
+	RegionID        string            `json:"regionId,omitempty"`
+	ChargeCategory  string            `json:"chargeCategory,omitempty"`
+	ChargeClass     string            `json:"chargeClass,omitempty"`
+	PricingModel    string            `json:"pricingModel,omitempty"`
+	BenefitID       string            `json:"benefitId,omitempty"`
+	Tags            map[string]string `json:"tags,omitempty"`
+	AdditionalInfo  map[string]any    `json:"additionalInfo,omitempty"`
+}
+
+// readAll parses a whole file, quarantining bad lines; a fatal error fails t.
+func readAll(t testing.TB, name string, data []byte, o *Options) (*Reader, []*Record, []*LineError) {
+	t.Helper()
+	if o == nil {
+		o = &Options{}
+	}
+	o.File = name
+	r, err := NewReader(bytes.NewReader(data), o)
+	if err != nil {
+		t.Fatalf("NewReader: %v", err)
+	}
+	var recs []*Record
+	var bad []*LineError
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return r, recs, bad
+		}
+		var le *LineError
+		if errors.As(err, &le) {
+			bad = append(bad, le)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		recs = append(recs, rec)
+	}
+}
+
+func TestRealFiles(t *testing.T) {
+	real := realDir(t)
+	services := realServices(t, real)
+	for _, f := range realFiles {
+		t.Run(f.path, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(real, f.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, recs, bad := readAll(t, f.path, data, &Options{Services: services})
+			if r.Schema() != f.schema {
+				t.Errorf("Schema() = %q, want %q", r.Schema(), f.schema)
+			}
+			got := makeGolden(r, recs, bad)
+			b, err := json.MarshalIndent(got, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = append(b, '\n')
+			path := filepath.Join("testdata", "golden", strings.ReplaceAll(f.path, "/", "__")+".json")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if !bytes.Equal(want, b) {
+				t.Errorf("golden %s mismatch (-want +got):\n%s", path, diff.Diff(string(want), string(b)))
+			}
+		})
+	}
+}
+
+func makeGolden(r *Reader, recs []*Record, bad []*LineError) golden {
+	g := golden{Schema: r.Schema(), Columns: len(r.Header()), Rows: len(recs),
+		Quarantined: []goldenBad{}, Totals: []goldenTotal{}, Records: []goldenRecord{}}
+	for _, le := range bad {
+		g.Quarantined = append(g.Quarantined, goldenBad{Line: le.Line, Column: le.Column, Reason: le.Reason})
+	}
+	var tot Totals
+	h := sha256.New()
+	for i, rec := range recs {
+		tot.Add(rec)
+		h.Write([]byte(strconv.Itoa(rec.Line) + " " + rec.ID + "\n"))
+		if i < maxGoldenRecords {
+			g.Records = append(g.Records, goldenRecord{
+				Line: rec.Line, ID: rec.ID, Occurrence: rec.Occurrence, Date: rec.Date,
+				Currency: rec.BillingCurrency, BilledCost: rec.BilledCost.String(),
+				EffectiveCost: rec.EffectiveCost.String(), Quantity: rec.Quantity.String(),
+				SubAccountID: rec.SubAccountID, ResourceGroup: rec.ResourceGroup,
+				ResourceType: rec.ResourceType, ServiceName: rec.ServiceName,
+				ServiceCategory: rec.ServiceCategory, RegionID: rec.RegionID,
+				ChargeCategory: rec.ChargeCategory, ChargeClass: rec.ChargeClass,
+				PricingModel: rec.PricingModel, BenefitID: rec.BenefitID,
+				Tags: rec.Tags, AdditionalInfo: rec.AdditionalInfo,
+			})
+		}
+	}
+	g.IDDigest = hex.EncodeToString(h.Sum(nil))
+	for _, d := range tot.ByDayCurrency() {
+		g.Totals = append(g.Totals, goldenTotal{Date: d.Date, Currency: d.Currency, Rows: d.Rows,
+			BilledCost: d.BilledCost.String(), EffectiveCost: d.EffectiveCost.String()})
+	}
+	return g
+}
+
+// TestEATotals checks the finops-toolkit EA files against exact sums and
+// against their own Cost column read independently of the reader.
+//
+// cost-apis.md §5 quotes 8.545007786741936 and 16.296932136636645: those are
+// float64 running sums of the Cost column (shown below). The exact decimal
+// sums differ in the last digits, and exact is what we store.
+func TestEATotals(t *testing.T) {
+	real := realDir(t)
+	for _, tc := range []struct {
+		file      string
+		rows      int
+		exact     string
+		asFloat64 float64 // the figure cost-apis.md §5 quotes
+	}{
+		{"EA_ActualCost_Small.csv", 11, "8.5450077867419368", 8.545007786741936},
+		{"EA_AmortizedCost_Small.csv", 28, "16.296932136636644627485419", 16.296932136636645},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(real, "finops-toolkit", "powershell-test-assets", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, recs, bad := readAll(t, tc.file, data, nil)
+			if len(bad) != 0 {
+				t.Fatalf("quarantined %d lines, first: %v", len(bad), bad[0])
+			}
+			var tot Totals
+			for _, rec := range recs {
+				tot.Add(rec)
+			}
+			if tot.Rows() != tc.rows {
+				t.Errorf("Rows() = %d, want %d", tot.Rows(), tc.rows)
+			}
+			sum := decimal.Zero
+			for _, d := range tot.ByDayCurrency() {
+				if d.Currency != "USD" {
+					t.Errorf("currency %q, want USD", d.Currency)
+				}
+				sum = sum.Add(d.BilledCost)
+			}
+			if want := decimal.RequireFromString(tc.exact); !sum.Equal(want) {
+				t.Errorf("billed total = %s, want exactly %s", sum, want)
+			}
+
+			// The same column, read with encoding/csv alone.
+			cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))))
+			rows, err := cr.ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			costCol := slices.Index(rows[0], "Cost")
+			indep, float := decimal.Zero, 0.0
+			for _, row := range rows[1:] {
+				indep = indep.Add(decimal.RequireFromString(row[costCol]))
+				f, _ := strconv.ParseFloat(row[costCol], 64)
+				float += f
+			}
+			if !indep.Equal(sum) {
+				t.Errorf("reader total %s != Cost column total %s", sum, indep)
+			}
+			if len(rows)-1 != tot.Rows() {
+				t.Errorf("reader rows %d != file rows %d", tot.Rows(), len(rows)-1)
+			}
+			if float != tc.asFloat64 {
+				t.Errorf("float64 running sum = %v, want the documented %v", float, tc.asFloat64)
+			}
+		})
+	}
+}
+
+func TestEANoRows(t *testing.T) {
+	real := realDir(t)
+	data, err := os.ReadFile(filepath.Join(real, "finops-toolkit", "powershell-test-assets", "EA_NoRows.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, recs, bad := readAll(t, "EA_NoRows.csv", data, nil)
+	if r.Schema() != SchemaEA || len(recs) != 0 || len(bad) != 0 {
+		t.Errorf("schema %q, %d records, %d bad; want ea, 0, 0", r.Schema(), len(recs), len(bad))
+	}
+	if got := len(r.Header()); got != 55 {
+		t.Errorf("header has %d columns, want 55", got)
+	}
+}
