@@ -24,11 +24,13 @@ build:
 run: deps build
 	./bin/localrun
 
-# Every test: vet, unit tests, the fuzz targets for 30 s each, and the
-# integration tests on the local stack (which fail, not skip, under CI).
+# Every test: vet, unit and integration tests (the local stack's tests fail,
+# not skip, under CI), and the parser's and payload decoder's fuzz targets.
 test: deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime 30s ./shared/costcsv/
+	$(GO) test -run '^$$' -fuzz '^FuzzString$$' -fuzztime 10s ./shared/invocation/
 
 # Unit tests only (no local stack needed).
 unit:
