@@ -1,58 +1,37 @@
 package store_test
 
 import (
-	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
+	"github.com/costsync/costsync/internal/localstack"
 	"github.com/costsync/costsync/shared/costcsv"
 	"github.com/costsync/costsync/shared/store"
 	"github.com/costsync/costsync/shared/store/storetest"
 	"github.com/shopspring/decimal"
 )
 
-// Environment of the Cosmos tests.
-//
-//	COSTSYNC_TEST_COSMOS_ENDPOINT  a running emulator (or account), e.g.
-//	                               https://127.0.0.1:8081/; its certificate
-//	                               is trusted through SSL_CERT_FILE.
-//	COSTSYNC_TEST_NPM_DIR          otherwise, a directory with
-//	                               node_modules/@vercel/cosmosdb-server: the
-//	                               test starts the emulator itself.
-//	CI                             when set, a missing emulator fails the
-//	                               tests instead of skipping them.
-const (
-	envEndpoint = "COSTSYNC_TEST_COSMOS_ENDPOINT"
-	envNPMDir   = "COSTSYNC_TEST_NPM_DIR"
-)
+// envEndpoint names a running emulator or account (e.g.
+// https://127.0.0.1:8081/, its certificate trusted through SSL_CERT_FILE)
+// to test against instead of the local stack's emulator.
+const envEndpoint = "COSTSYNC_TEST_COSMOS_ENDPOINT"
 
 // cosmosEnv is where the tests find Cosmos DB.
 type cosmosEnv struct {
@@ -224,134 +203,16 @@ func fixtureCosts(n int, gen int64) []store.Cost {
 	return out
 }
 
-// newCosmosEnv finds Cosmos DB: the endpoint from the environment, or an
-// emulator started for this test, or a skip (a failure under CI).
+// newCosmosEnv finds Cosmos DB: the endpoint from the environment (a real
+// account, say), or the emulator of the local stack started for this test,
+// which skips locally and fails under CI when its npm packages are missing.
 func newCosmosEnv(t testing.TB) cosmosEnv {
 	t.Helper()
 	if ep := os.Getenv(envEndpoint); ep != "" {
 		return cosmosEnv{endpoint: ep}
 	}
-	dir := os.Getenv(envNPMDir)
-	if dir != "" {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", "@vercel", "cosmosdb-server")); err == nil {
-			return startEmulator(t, dir)
-		}
-	}
-	msg := fmt.Sprintf("no Cosmos DB emulator: set %s, or %s to a directory with node_modules/@vercel/cosmosdb-server", envEndpoint, envNPMDir)
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return cosmosEnv{}
-}
-
-// launcher serves the emulator over HTTPS with our certificate: the one in
-// the package expired in 2021. Arguments: port, cert, key, module directory.
-const launcher = `const fs = require("fs");
-const [port, cert, key, mod] = process.argv.slice(2);
-const { createHttpsServer } = require(mod);
-const server = createHttpsServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) });
-server.listen(Number(port), "127.0.0.1", () =>
-  console.log("Ready to accept HTTPS connections at 127.0.0.1:" + server.address().port));
-`
-
-// startEmulator starts @vercel/cosmosdb-server from npmDir on a free port
-// with a certificate made for it, and stops it when the test ends.
-func startEmulator(t testing.TB, npmDir string) cosmosEnv {
-	t.Helper()
-	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t)
-	certFile, keyFile, script := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "cosmos-tls.js")
-	for name, b := range map[string][]byte{certFile: certPEM, keyFile: keyPEM, script: []byte(launcher)} {
-		if err := os.WriteFile(name, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mod, err := filepath.Abs(filepath.Join(npmDir, "node_modules", "@vercel", "cosmosdb-server"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", script, "0", certFile, keyFile, mod)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the Cosmos emulator (is node on PATH?): %v", err)
-	}
-	exited := make(chan struct{})
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if addr, ok := strings.CutPrefix(sc.Text(), "Ready to accept HTTPS connections at "); ok {
-				ready <- addr
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case <-exited:
-		t.Fatal("the Cosmos emulator exited before it was ready")
-	case <-time.After(30 * time.Second):
-		t.Fatal("the Cosmos emulator was not ready within 30 s")
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	return cosmosEnv{
-		endpoint: "https://" + addr + "/",
-		transport: &http.Client{
-			Timeout:   65 * time.Second,
-			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
-		},
-	}
-}
-
-// selfSigned makes a certificate for 127.0.0.1 and localhost.
-func selfSigned(t testing.TB) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
+	st := localstack.StartT(t, localstack.Options{Components: localstack.Components{Cosmos: true}})
+	return cosmosEnv{endpoint: st.CosmosURL, transport: st.Transport()}
 }
 
 // fakeCredential hands out a JWT-shaped token; the emulator checks none.
