@@ -10,12 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/costsync/costsync/internal/realdata"
 	"github.com/costsync/costsync/shared/config"
 	"github.com/costsync/costsync/shared/costapi"
 	"github.com/costsync/costsync/shared/invocation"
@@ -23,30 +23,6 @@ import (
 	"github.com/costsync/costsync/shared/store"
 	"github.com/costsync/costsync/shared/window"
 )
-
-// realData returns the path of a file under ../shared/testdata/real.
-func realData(t *testing.T, rel string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "real", rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("shared test data missing: %v", err)
-		}
-		t.Skipf("shared test data missing: %v", err)
-	}
-	return p
-}
 
 // fakeCost serves one report: 202 on request, 202 then 200 on polls.
 type fakeCost struct {
@@ -223,7 +199,7 @@ func queueReq(body []byte, dequeue int64) *invocation.Request {
 // must arrive with every row and its exact total. (reference/cost-apis.md
 // gives 8.545007786741936: a float64 sum, 2e-17 short of the exact one.)
 func TestPipelineInMemory(t *testing.T) {
-	csv, err := os.ReadFile(realData(t, "finops-toolkit/powershell-test-assets/EA_ActualCost_Small.csv"))
+	csv, err := os.ReadFile(realdata.Path(t, "finops-toolkit/powershell-test-assets/EA_ActualCost_Small.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +366,7 @@ func TestIngestHTTPValidation(t *testing.T) {
 	}
 }
 
-func TestReadinessAndUnknownRoutes(t *testing.T) {
+func TestReadinessAndBadManifest(t *testing.T) {
 	r := newRig(t, nil)
 	rec := httptest.NewRecorder()
 	r.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))

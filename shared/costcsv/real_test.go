@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"github.com/costsync/costsync/internal/realdata"
 	"io"
 	"os"
 	"path/filepath"
@@ -22,34 +23,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
-// realDir locates ../shared/testdata/real next to the module root (the
-// directory holding go.mod). The real files are never copied into the
-// project. Without them the test is skipped, except under CI, where it fails.
-func realDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the package directory")
-		}
-		dir = parent
-	}
-	real := filepath.Join(dir, "..", "shared", "testdata", "real")
-	if _, err := os.Stat(filepath.Join(real, "SOURCES.md")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("real test data missing under CI: %v", err)
-		}
-		t.Skipf("real test data not found: %v", err)
-	}
-	return real
-}
+// realDir is the shared real-data folder (see package realdata).
+func realDir(t testing.TB) string { return realdata.Dir(t) }
 
 // realServices loads the finops-toolkit Services.csv from the shared folder.
 func realServices(t testing.TB, real string) *Services {
