@@ -65,9 +65,7 @@ func (s *Server) ingestManifest(ctx context.Context, c *call) (*outcome, error) 
 	quarantined := 0
 	for i, p := range m.Parts {
 		ps, q, err := s.ingestPart(ctx, m, i, p, &totals, days)
-		stats.Written += ps.Written
-		stats.Patched += ps.Patched
-		stats.Skipped += ps.Skipped
+		stats.Add(ps)
 		quarantined += q
 		if err != nil {
 			if !isRetryable(err) {
@@ -130,9 +128,7 @@ func (s *Server) ingestPart(ctx context.Context, m *landing.Manifest, i int, p l
 			return nil
 		}
 		st, err := s.d.Store.UpsertCosts(ctx, batch)
-		stats.Written += st.Written
-		stats.Patched += st.Patched
-		stats.Skipped += st.Skipped
+		stats.Add(st)
 		batch = batch[:0]
 		if err != nil {
 			return retryable(fmt.Errorf("write documents: %w", err))

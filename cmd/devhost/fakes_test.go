@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -285,17 +283,7 @@ func okEmpty(_ captured, w http.ResponseWriter) {
 func testApp(t *testing.T, hostJSON string, functions map[string]string, environ ...string) *app {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "host.json"), []byte(hostJSON), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for name, fj := range functions {
-		if err := os.MkdirAll(filepath.Join(dir, "functions", name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "functions", name, "function.json"), []byte(fj), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeApp(t, dir, hostJSON, functions)
 	s, _, err := loadSettings(dir, environ)
 	if err != nil {
 		t.Fatal(err)

@@ -284,14 +284,6 @@ func (p *Pipeline) Compare(ctx context.Context, scopes []string, metric string, 
 	return out, nil
 }
 
-// Close stops the stack if this pipeline started it.
-func (p *Pipeline) Close(owned bool) error {
-	if owned {
-		return p.Stack.Close()
-	}
-	return nil
-}
-
 // Run is the whole local job: start and provision the stack, fire the
 // timer, wait for every window, and compare Cosmos with the source.
 func Run(ctx context.Context, o Options) (*Summary, error) {
@@ -309,7 +301,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer p.Close(o.Stack == nil)
+	if o.Stack == nil {
+		defer p.Stack.Close()
+	}
 	since := time.Now().UTC().Add(-time.Second)
 	if err := p.FirePlan(ctx); err != nil {
 		return nil, err
@@ -329,12 +323,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	days := window.Trailing(time.Now().UTC(), o.Days, []string{"x"}, []string{"ActualCost"})
-	var dates []string
-	for _, d := range days {
-		dates = append(dates, d.From)
-	}
-	sum.Days, err = p.Compare(ctx, o.Scopes, "ActualCost", dates)
+	sum.Days, err = p.Compare(ctx, o.Scopes, "ActualCost", window.LastDays(time.Now().UTC(), o.Days))
 	sum.Elapsed = time.Since(start)
 	if err != nil {
 		return sum, err

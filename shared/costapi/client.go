@@ -20,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 )
 
 // APIVersion is the Cost Details api-version used for requests.
@@ -141,7 +142,7 @@ func (c *Client) RequestReport(ctx context.Context, scope Scope, r ReportRequest
 	if err != nil {
 		return nil, err
 	}
-	if err := req.SetBody(streamingNopCloser(body), "application/json"); err != nil {
+	if err := req.SetBody(streaming.NopCloser(bytes.NewReader(body)), "application/json"); err != nil {
 		return nil, err
 	}
 	return c.report(req, scope)
@@ -325,12 +326,6 @@ func parseRetryAfter(v string) (time.Duration, bool) {
 	}
 	return 0, false
 }
-
-type nopCloser struct{ *bytes.Reader }
-
-func (nopCloser) Close() error { return nil }
-
-func streamingNopCloser(b []byte) io.ReadSeekCloser { return nopCloser{bytes.NewReader(b)} }
 
 // AsError unwraps err to *Error.
 func AsError(err error) (*Error, bool) {

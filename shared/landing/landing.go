@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
@@ -100,7 +101,7 @@ func (s *Store) PutPart(ctx context.Context, w window.Window, generation int64, 
 	cr := &countingReader{r: r}
 	_, err := s.blobs.UploadStream(ctx, ReportsContainer, name, cr, &azblob.UploadStreamOptions{
 		BlockSize: 4 << 20, Concurrency: 2,
-		HTTPHeaders: &blobHTTPHeaders{BlobContentType: ptr("text/csv")},
+		HTTPHeaders: &blobHTTPHeaders{BlobContentType: to.Ptr("text/csv")},
 	})
 	if err != nil {
 		return Part{}, fmt.Errorf("land part %d of %s: %w", index, w.Scope+" "+w.From+".."+w.To, err)
@@ -116,7 +117,7 @@ func (s *Store) PutManifest(ctx context.Context, m *Manifest) (string, error) {
 	}
 	name := ManifestName(m.Window, m.Generation)
 	_, err = s.blobs.UploadBuffer(ctx, ManifestsContainer, name, b, &azblob.UploadBufferOptions{
-		HTTPHeaders: &blobHTTPHeaders{BlobContentType: ptr("application/json")},
+		HTTPHeaders: &blobHTTPHeaders{BlobContentType: to.Ptr("application/json")},
 	})
 	if err != nil {
 		return "", fmt.Errorf("write manifest %s: %w", name, err)
@@ -149,8 +150,6 @@ func IsPermanent(err error) bool {
 }
 
 type blobHTTPHeaders = blob.HTTPHeaders
-
-func ptr[T any](v T) *T { return &v }
 
 type countingReader struct {
 	r io.Reader

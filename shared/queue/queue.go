@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -61,7 +62,7 @@ func (c *Client) Create(ctx context.Context, queues ...string) error {
 	for _, q := range queues {
 		if _, err := c.svc.CreateQueue(ctx, q, nil); err != nil {
 			var re *azcore.ResponseError
-			if !(asResponseError(err, &re) && re.StatusCode == 409) {
+			if !(errors.As(err, &re) && re.StatusCode == 409) {
 				return fmt.Errorf("create queue %s: %w", q, err)
 			}
 		}

@@ -218,7 +218,7 @@ func (s *Cosmos) UpsertCosts(ctx context.Context, docs []Cost) (WriteStats, erro
 				res, err := s.writeCost(gctx, d, act)
 				mu.Lock()
 				defer mu.Unlock()
-				st.add(res)
+				st.Add(res)
 				if err != nil {
 					return fmt.Errorf("upsert cost %s in %s (%s line %d): %w", d.ID, d.PK, d.File, d.Line, mapError(err))
 				}

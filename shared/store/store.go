@@ -77,8 +77,8 @@ type WriteStats struct {
 	RequestCharge float64
 }
 
-// add folds o into s.
-func (s *WriteStats) add(o WriteStats) {
+// Add folds o into s.
+func (s *WriteStats) Add(o WriteStats) {
 	s.Written += o.Written
 	s.Patched += o.Patched
 	s.Skipped += o.Skipped

@@ -58,15 +58,25 @@ func ParseDate(s string) (time.Time, error) {
 	return t, nil
 }
 
-// Trailing returns one single-day window per scope, metric and day for the
-// n days before today (today excluded: its data is not in yet), oldest first.
-func Trailing(today time.Time, n int, scopes, metrics []string) []Window {
+// LastDays returns the n dates before today (today excluded: its data is
+// not in yet), oldest first.
+func LastDays(today time.Time, n int) []string {
 	today = time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC)
+	out := make([]string, 0, n)
+	for i := n; i >= 1; i-- {
+		out = append(out, today.AddDate(0, 0, -i).Format(DateLayout))
+	}
+	return out
+}
+
+// Trailing returns one single-day window per scope, metric and day of
+// LastDays(today, n).
+func Trailing(today time.Time, n int, scopes, metrics []string) []Window {
+	days := LastDays(today, n)
 	var out []Window
 	for _, s := range scopes {
 		for _, m := range metrics {
-			for i := n; i >= 1; i-- {
-				d := today.AddDate(0, 0, -i).Format(DateLayout)
+			for _, d := range days {
 				out = append(out, Window{Scope: s, Metric: m, From: d, To: d})
 			}
 		}
