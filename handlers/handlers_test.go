@@ -378,3 +378,37 @@ func TestReadinessAndBadManifest(t *testing.T) {
 		t.Errorf("a manifest that is not JSON is permanent: %d %v", code, resp.Logs)
 	}
 }
+
+// A bad line is quarantined with its file, line and column; the rest of the
+// part is ingested and the window still completes and reconciles.
+func TestIngestQuarantinesBadLines(t *testing.T) {
+	r := newRig(t, nil)
+	w := window.Window{Scope: testScope, Metric: "ActualCost", From: "2023-09-21", To: "2023-09-21"}
+	const gen = 1700000000000
+	csv := "SubscriptionId,Date,MeterId,Cost,BillingCurrency,ResourceId,ChargeType\n" +
+		"1caaa5a3-2b66-438e-8ab4-bce37d518c5d,09/21/2023,m1,1.25,USD,/subscriptions/x/r1,Usage\n" +
+		"1caaa5a3-2b66-438e-8ab4-bce37d518c5d,09/21/2023,m2,not-a-number,USD,/subscriptions/x/r2,Usage\n" +
+		"1caaa5a3-2b66-438e-8ab4-bce37d518c5d,09/21/2023,m3,0.000000000000000001,USD,/subscriptions/x/r3,Usage\n"
+	part, _ := r.land.PutPart(context.Background(), w, gen, 0, strings.NewReader(csv))
+	man, _ := json.Marshal(landing.Manifest{Version: landing.ManifestVersion, Source: "cost-details", Window: w, Generation: gen, Parts: []landing.Part{part}})
+	name := landing.ManifestName(w, gen)
+	code, resp := r.post(t, "IngestManifest", invocation.NewBlobRequest("manifest", invocation.BlobInfo{Content: man, Tokens: map[string]string{"name": name}}, sys))
+	if code != 200 {
+		t.Fatalf("%d %v", code, resp.Logs)
+	}
+	wid := store.WindowID(w.Scope, w.Metric, w.From, w.To)
+	wd, err := r.store.GetWindow(context.Background(), w.Scope, wid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wd.State != store.StateComplete || wd.Rows != 2 || wd.Quarantined != 1 || wd.Totals[0].BilledCost.String() != "1.250000000000000001" {
+		t.Fatalf("window: state %s rows %d quarantined %d totals %v errors %v", wd.State, wd.Rows, wd.Quarantined, wd.Totals, wd.Errors)
+	}
+	q, err := r.store.ListQuarantine(context.Background(), w.Scope, wid)
+	if err != nil || len(q) != 1 {
+		t.Fatalf("quarantine: %v %v", q, err)
+	}
+	if q[0].Line != 3 || q[0].File != part.Blob || !strings.EqualFold(q[0].Column, "Cost") || q[0].Reason == "" {
+		t.Errorf("quarantine entry %+v: want line 3, column Cost, file %s", q[0], part.Blob)
+	}
+}
