@@ -412,3 +412,25 @@ func TestIngestQuarantinesBadLines(t *testing.T) {
 		t.Errorf("quarantine entry %+v: want line 3, column Cost, file %s", q[0], part.Blob)
 	}
 }
+
+// A transient failure (5xx, reset) waits in the queue with a growing,
+// jittered backoff, and the request is not counted as an attempt.
+func TestServerErrorBacksOff(t *testing.T) {
+	r := newRig(t, nil)
+	msg := []byte(`{"v":1,"window":{"scope":"` + testScope + `","metric":"ActualCost","from":"2023-09-21","to":"2023-09-21"},"step":"request","attempt":0,"retries":3}`)
+	r.cost.reqErr = &costapi.Error{Op: "request report", StatusCode: 503, Retryable: true}
+	if code, resp := r.post(t, "ProcessWindow", queueReq(msg, 1)); code != 200 {
+		t.Fatalf("%d %v", code, resp.Logs)
+	}
+	q := r.queue.take()
+	if len(q) != 1 {
+		t.Fatalf("queue = %+v", q)
+	}
+	// Fourth failure in a row: 16 s plus up to half of it in jitter.
+	if q[0].delay < 16*time.Second || q[0].delay > 24*time.Second {
+		t.Errorf("delay = %s, want 16-24 s", q[0].delay)
+	}
+	if !strings.Contains(string(q[0].body), `"retries":4`) || !strings.Contains(string(q[0].body), `"attempt":0`) {
+		t.Errorf("message = %s", q[0].body)
+	}
+}
