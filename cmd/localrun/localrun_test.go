@@ -41,11 +41,14 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	round := func(name string) []Day {
 		t.Helper()
-		since := time.Now().UTC().Add(-time.Second)
+		base, err := p.Baseline(ctx, o.Scopes)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := p.FirePlan(ctx); err != nil {
 			t.Fatal(err)
 		}
-		ws, err := p.Wait(ctx, o.Scopes, want, since, 3*time.Minute)
+		ws, err := p.Wait(ctx, o.Scopes, want, base, 3*time.Minute)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

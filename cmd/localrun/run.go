@@ -161,24 +161,51 @@ func (p *Pipeline) FirePlan(ctx context.Context) error {
 	return nil
 }
 
-// Wait waits until every one of want windows is complete or failed and was
-// updated at or after since, printing progress.
-func (p *Pipeline) Wait(ctx context.Context, scopes []string, want int, since time.Time, timeout time.Duration) ([]store.Window, error) {
+// Baseline records the generation of every window the ledger holds for
+// scopes, so that [Pipeline.Wait] can tell the windows of the next run from
+// those a previous run finished: a new run always takes a larger generation.
+type Baseline map[string]int64
+
+// Baseline snapshots the ledger's windows of scopes; take it before firing.
+func (p *Pipeline) Baseline(ctx context.Context, scopes []string) (Baseline, error) {
+	ws, err := p.windows(ctx, scopes)
+	if err != nil {
+		return nil, err
+	}
+	b := Baseline{}
+	for _, w := range ws {
+		b[w.ID] = w.Generation
+	}
+	return b, nil
+}
+
+func (p *Pipeline) windows(ctx context.Context, scopes []string) ([]store.Window, error) {
+	var all []store.Window
+	for _, s := range scopes {
+		ws, err := p.Store.ListWindows(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ws...)
+	}
+	return all, nil
+}
+
+// Wait waits until want windows that a run newer than base owns are complete
+// or failed, printing progress. It returns those windows.
+func (p *Pipeline) Wait(ctx context.Context, scopes []string, want int, base Baseline, timeout time.Duration) ([]store.Window, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := ""
 	for {
-		var all []store.Window
-		for _, s := range scopes {
-			ws, err := p.Store.ListWindows(ctx, s)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, ws...)
+		all, err := p.windows(ctx, scopes)
+		if err != nil {
+			return nil, err
 		}
+		var finished []store.Window
 		done, failed := 0, 0
 		for _, w := range all {
-			if w.UpdatedAt.Before(since) {
+			if g, ok := base[w.ID]; ok && w.Generation <= g {
 				continue
 			}
 			switch w.State {
@@ -186,7 +213,10 @@ func (p *Pipeline) Wait(ctx context.Context, scopes []string, want int, since ti
 				done++
 			case store.StateFailed:
 				failed++
+			default:
+				continue
 			}
+			finished = append(finished, w)
 		}
 		line := fmt.Sprintf("windows: %d/%d complete, %d failed", done, want, failed)
 		if line != last && p.log != nil {
@@ -194,11 +224,11 @@ func (p *Pipeline) Wait(ctx context.Context, scopes []string, want int, since ti
 			last = line
 		}
 		if done+failed >= want {
-			return all, nil
+			return finished, nil
 		}
 		select {
 		case <-ctx.Done():
-			return all, fmt.Errorf("pipeline did not finish in %s (%s)", timeout, line)
+			return finished, fmt.Errorf("pipeline did not finish in %s (%s)", timeout, line)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -304,12 +334,15 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if o.Stack == nil {
 		defer p.Stack.Close()
 	}
-	since := time.Now().UTC().Add(-time.Second)
+	base, err := p.Baseline(ctx, o.Scopes)
+	if err != nil {
+		return nil, err
+	}
 	if err := p.FirePlan(ctx); err != nil {
 		return nil, err
 	}
 	want := len(o.Scopes) * o.Days
-	ws, err := p.Wait(ctx, o.Scopes, want, since, o.Timeout)
+	ws, err := p.Wait(ctx, o.Scopes, want, base, o.Timeout)
 	sum := &Summary{Windows: want}
 	for _, w := range ws {
 		switch w.State {
