@@ -5,9 +5,9 @@
 GO      ?= go
 NPM_DIR := tools/npm
 STAMP   := $(NPM_DIR)/node_modules/.installed
-CMDS    := handler devhost costsim localrun
+CMDS    := handler devhost costsim localrun chaos costsync
 
-.PHONY: all deps build run test unit bench package clean
+.PHONY: all deps build run test unit bench chaos package clean
 
 all: build
 
@@ -35,6 +35,11 @@ test: deps build
 # Unit tests only (no local stack needed).
 unit:
 	$(GO) test -count=1 -short ./...
+
+# Every fault scenario on the local stack, one line each:
+# scenario NAME: windows=W docs=D expected=E totals=exact
+chaos: deps build
+	./bin/chaos
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/costcsv/

@@ -17,13 +17,15 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/costsync/costsync/internal/pipeline"
 )
 
 func main() {
-	var o Options
+	var o pipeline.Options
 	var scopes string
 	flag.IntVar(&o.Days, "days", 7, "trailing days to ingest")
-	flag.StringVar(&scopes, "scopes", strings.Join(DefaultScopes, ";"), "scopes to ingest, separated by semicolons")
+	flag.StringVar(&scopes, "scopes", strings.Join(pipeline.DefaultScopes, ";"), "scopes to ingest, separated by semicolons")
 	flag.StringVar(&o.StackDir, "dir", ".stack", "state directory of the local stack (certificate, component logs)")
 	flag.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long the pipeline may take")
 	rows := flag.Int("rows-per-day", 150, "simulated cost lines per scope and day")
@@ -34,7 +36,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	sum, err := Run(ctx, o)
+	sum, err := pipeline.Run(ctx, o)
 	if sum != nil {
 		printSummary(sum)
 	}
@@ -53,7 +55,7 @@ func main() {
 	}
 }
 
-func printSummary(s *Summary) {
+func printSummary(s *pipeline.Summary) {
 	fmt.Printf("\ncostsync local run: %d windows, %d complete, %d failed, in %s\n\n", s.Windows, s.Complete, s.Failed, s.Elapsed.Round(100*time.Millisecond))
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scope\tday\tcurrency\trows\tbilled cost\tsource rows\tsource cost\tmatch\t")

@@ -1,4 +1,9 @@
-package main
+// Package pipeline drives the whole costsync pipeline on the local stack: it
+// starts and provisions the components, fires the PlanWindows timer, waits
+// for the windows of a run and compares Cosmos with costsim's ground truth.
+// `make run` (cmd/localrun), `make chaos` (cmd/chaos) and the end-to-end
+// tests use it.
+package pipeline
 
 import (
 	"context"
