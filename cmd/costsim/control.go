@@ -89,6 +89,7 @@ func (s *sim) serveTruth(w http.ResponseWriter, r *http.Request) {
 		simError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	s.usageTruth(sc, days)
 	resp := truthResponse{Scope: sc.path, Metric: metric, Currency: s.gen.population(sc).currency, Days: days}
 	total := decimal.Zero
 	for _, d := range days {

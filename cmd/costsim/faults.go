@@ -167,6 +167,10 @@ func (s *sim) injectFault(rec *recorder, kind string) bool {
 				"The server is busy.", "")
 			return true
 		}
+		if t := sourceThrottle(kind); t != nil {
+			t(s, rec)
+			return true
+		}
 		s.throttle(rec, s.cfg.retryAfter, "Too many requests. Please retry.")
 		return true
 	case "error":

@@ -126,6 +126,7 @@ type config struct {
 	linkTTL        time.Duration
 	faults         faultSettings
 	enforceQuota   bool
+	pageRows       int // rows per page of the Query, Consumption and Commerce APIs
 }
 
 // parseFlags parses the command line into a config.
@@ -147,6 +148,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.polls, "polls", 2, "polls answered 202 before a report is ready")
 	fs.DurationVar(&c.linkTTL, "link-ttl", time.Hour, "lifetime of report blob links")
 	fs.StringVar(&faults, "faults", "", `fault settings as JSON, e.g. '{"throttleRate":0.3}'`)
+	fs.IntVar(&c.pageRows, "page-rows", 1000, "rows per page of the Query, usage details and usage aggregates APIs (a request's $top wins)")
 	fs.BoolVar(&c.enforceQuota, "enforce-quota", false, "enforce 2 creates per minute per scope and 2 polls per minute per operation")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -170,8 +172,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 		c.today = t
 	}
-	if c.rowsPerDay < 0 || c.blobRows < 0 || c.retryAfter < 0 || c.polls < 0 {
-		errs = append(errs, errors.New("-rows-per-day, -blob-rows, -retry-after and -polls must not be negative"))
+	if c.rowsPerDay < 0 || c.blobRows < 0 || c.retryAfter < 0 || c.polls < 0 || c.pageRows < 0 {
+		errs = append(errs, errors.New("-rows-per-day, -blob-rows, -retry-after, -polls and -page-rows must not be negative"))
 	}
 	if c.linkTTL <= 0 {
 		errs = append(errs, errors.New("-link-ttl must be positive"))

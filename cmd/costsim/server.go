@@ -21,6 +21,7 @@ type sim struct {
 	stats  *stats
 	faults *faultState
 	quota  *quota
+	qpu    *qpuMeter
 
 	mu   sync.Mutex
 	ops  map[string]*operation
@@ -32,6 +33,9 @@ func newSim(cfg config, logger *slog.Logger) (*sim, error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, fmt.Errorf("make secret: %w", err)
+	}
+	if cfg.pageRows <= 0 {
+		cfg.pageRows = 1000
 	}
 	if cfg.linkTTL <= 0 {
 		cfg.linkTTL = time.Hour
@@ -51,6 +55,7 @@ func newSim(cfg config, logger *slog.Logger) (*sim, error) {
 		stats:  newStats(),
 		faults: newFaultState(cfg.seed, cfg.faults),
 		quota:  newQuota(),
+		qpu:    &qpuMeter{},
 		ops:    map[string]*operation{},
 		revs:   revisions{days: map[string]int{}, all: map[string]int{}},
 	}
@@ -98,7 +103,7 @@ func (s *sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.stats.add(func(st *stats) { st.ClientTypes[ct]++ })
 		}
 	}
-	if kind == kindCreate || kind == kindPoll || kind == kindDownload {
+	if kind == kindCreate || kind == kindPoll || kind == kindDownload || sourceKinds[kind] {
 		if s.injectFault(rec, kind) {
 			return
 		}
@@ -117,6 +122,9 @@ func (s *sim) route(r *http.Request) (string, http.HandlerFunc) {
 		return kindSim, s.serveSim
 	case strings.HasPrefix(lower, "/armreports/"):
 		return kindDownload, s.serveDownload
+	}
+	if kind, h, ok := s.routeSources(p); ok {
+		return kind, h
 	}
 	const cm = "/providers/microsoft.costmanagement/"
 	i := strings.LastIndex(lower, cm)
