@@ -67,6 +67,11 @@ type Deps struct {
 	Log      *slog.Logger
 	// Now is the clock; nil means Config.Now.
 	Now func() time.Time
+
+	// Sources are the clients of the Query, usage details and usage
+	// aggregates sources (sources.go); nil refuses their windows and lets a
+	// Cost Details 422 fail the window.
+	Sources *Sources
 }
 
 // Server serves the functions.

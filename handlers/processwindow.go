@@ -73,6 +73,9 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 	if err != nil {
 		return nil, permanent(err)
 	}
+	if peekSource(q.Message) != "" {
+		return s.processSource(ctx, c, q) // sources.go
+	}
 	var m windowMessage
 	if err := invocation.DecodeJSON([]byte(q.Message), &m); err != nil {
 		return nil, permanent(fmt.Errorf("window message: %w", err))
@@ -107,6 +110,9 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 	case stepPoll:
 		m.Polls++
 		rep, err = s.d.Cost.PollReport(ctx, scope, m.Location)
+	}
+	if costapi.IsUnsupportedOffer(err) {
+		return s.useUsageDetails(ctx, c, wd, m, err) // sources.go
 	}
 	if err != nil {
 		return s.windowError(ctx, c, wd, m, err)
