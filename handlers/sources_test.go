@@ -415,3 +415,31 @@ func TestSourcePageThrottled(t *testing.T) {
 		t.Errorf("throttles %d, want 1", wd.Throttles)
 	}
 }
+
+type fakeTotals []costapi.DayTotal
+
+func (f fakeTotals) QueryTotals(ctx context.Context, scope costapi.Scope, metric, from, to string) ([]costapi.DayTotal, error) {
+	return f, nil
+}
+
+// TestVerifyAgainstQuery: stored documents next to the Query totals of the
+// same days, with the differences.
+func TestVerifyAgainstQuery(t *testing.T) {
+	st := store.NewMemory()
+	docs := []store.Cost{}
+	for i, c := range []string{"1.25", "2.5"} {
+		d := store.Cost{ID: fmt.Sprint(i), PK: store.CostPK(testScope, "ActualCost", "2023-09-21"), Scope: testScope, Metric: "ActualCost", Date: "2023-09-21", BillingCurrency: "EUR", BilledCostExact: c, ContentHash: c}
+		docs = append(docs, d)
+	}
+	if _, err := st.UpsertCosts(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	q := fakeTotals{{Date: "2023-09-21", Currency: "EUR", Cost: decimal.RequireFromString("3.7500000001")}, {Date: "2023-09-22", Currency: "EUR", Cost: decimal.RequireFromString("1")}}
+	got, err := Verify(context.Background(), q, st, window.Window{Scope: testScope, Metric: "ActualCost", From: "2023-09-21", To: "2023-09-22"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].StoredRows != 2 || got[0].Difference().String() != "-0.0000000001" || !got[1].Stored.IsZero() || got[1].Difference().String() != "-1" {
+		t.Fatalf("verify = %+v", got)
+	}
+}
