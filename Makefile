@@ -5,9 +5,9 @@
 GO      ?= go
 NPM_DIR := tools/npm
 STAMP   := $(NPM_DIR)/node_modules/.installed
-CMDS    := handler devhost costsim localrun chaos costsync
+CMDS    := handler devhost costsim localrun chaos costsync reconcile
 
-.PHONY: all deps build run test unit bench chaos package clean
+.PHONY: all deps build run test unit bench chaos reconcile package clean
 
 all: build
 
@@ -40,6 +40,12 @@ unit:
 # scenario NAME: windows=W docs=D expected=E totals=exact
 chaos: deps build
 	./bin/chaos
+
+# One simulated month of one scope through every source (Cost Details,
+# exports, usage details, usage aggregates, Query), one line each:
+# source NAME: days=N totals=exact
+reconcile: deps build
+	./bin/reconcile
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/costcsv/
