@@ -96,6 +96,7 @@ func New(d Deps) *Server {
 	s.mux.Handle("POST /ProcessWindow", s.adapt("ProcessWindow", s.processWindow))
 	s.mux.Handle("POST /IngestManifest", s.adapt("IngestManifest", s.ingestManifest))
 	s.mux.Handle("POST /IngestHttp", s.adapt("IngestHttp", s.ingestHTTP))
+	s.mux.Handle("POST /IngestExport", s.adapt("IngestExport", s.ingestExport))
 	return s
 }
 

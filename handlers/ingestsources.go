@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"cmp"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -25,6 +26,12 @@ func partReader(m *landing.Manifest, p landing.Part, r io.Reader, o *costcsv.Opt
 	switch {
 	case m.Source == landing.SourceUsageAggregates:
 		return costcsv.NewUsageReader(r, o)
+	case p.Format == landing.FormatCSVGzip:
+		gz, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, permanent(fmt.Errorf("part %s: not gzip: %w", p.Blob, err))
+		}
+		return costcsv.NewReader(gz, o)
 	case p.Format != "" && p.Format != landing.FormatCSV:
 		return nil, permanent(fmt.Errorf("part %s: format %q cannot be read yet", p.Blob, p.Format))
 	}

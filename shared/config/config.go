@@ -50,6 +50,17 @@ type Config struct {
 	MaxPolls int
 	// Today overrides the current date (tests); zero means the clock.
 	Today time.Time
+
+	// LegacyExports names the native exports of the older partitioned
+	// format (_manifest.json, 2021-01-01), whose manifest does not say the
+	// scope and dataset, by lower-cased export name.
+	LegacyExports map[string]LegacyExport
+}
+
+// LegacyExport is the scope and dataset of an export of the older format.
+type LegacyExport struct {
+	Scope   string
+	Dataset string // ActualCost, AmortizedCost, FocusCost or Usage
 }
 
 // The setting names.
@@ -71,6 +82,7 @@ const (
 	KeyReportAttempts = "COSTSYNC_REPORT_ATTEMPTS"
 	KeyMaxPolls       = "COSTSYNC_MAX_POLLS"
 	KeyToday          = "COSTSYNC_TODAY"
+	KeyLegacyExports  = "COSTSYNC_LEGACY_EXPORTS"
 )
 
 // Load reads the configuration. getenv is os.Getenv in production.
@@ -180,6 +192,22 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		c.Today = t
 	}
+	c.LegacyExports = map[string]LegacyExport{}
+	for _, e := range splitList(get(KeyLegacyExports)) {
+		name, rest, ok1 := strings.Cut(e, "=")
+		dataset, scope, ok2 := strings.Cut(rest, "@")
+		name, dataset, scope = strings.TrimSpace(name), strings.TrimSpace(dataset), strings.Trim(strings.TrimSpace(scope), "/")
+		switch {
+		case !ok1 || !ok2 || name == "" || scope == "":
+			bad(KeyLegacyExports, "%q is not exportName=Dataset@scope", e)
+		case !slicesContainsFold([]string{"ActualCost", "AmortizedCost", "FocusCost", "Usage"}, dataset):
+			bad(KeyLegacyExports, "%q: dataset %q is not ActualCost, AmortizedCost, FocusCost or Usage", e, dataset)
+		case !strings.HasPrefix(strings.ToLower(scope), "subscriptions/") && !strings.HasPrefix(strings.ToLower(scope), "providers/"):
+			bad(KeyLegacyExports, "%q: scope %q is not an ARM scope (subscriptions/... or providers/...)", e, scope)
+		default:
+			c.LegacyExports[strings.ToLower(name)] = LegacyExport{Scope: scope, Dataset: dataset}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}
@@ -240,4 +268,13 @@ func checkOverlap(scopes []costapi.Scope) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func slicesContainsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }
