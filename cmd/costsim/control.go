@@ -27,6 +27,8 @@ func (s *sim) serveSim(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.faults.settings())
 	case r.URL.Path == "/_sim/faults" && r.Method == http.MethodPost:
 		s.serveSetFaults(w, r)
+	case r.URL.Path == "/_sim/storage" && r.Method == http.MethodPost:
+		s.serveSetStorage(w, r)
 	case r.URL.Path == "/_sim/restate" && r.Method == http.MethodPost:
 		s.serveRestate(w, r)
 	default:

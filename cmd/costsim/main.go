@@ -14,10 +14,17 @@
 //	POST /{scope}/providers/Microsoft.CostManagement/generateCostDetailsReport?api-version=V
 //	GET  /{scope}/providers/Microsoft.CostManagement/costDetailsOperationResults/{id}?api-version=V
 //	GET  /armreports/{id}/part_{n}.csv?sv=…&sr=b&sp=r&se=…&sig=…          report blobs (SAS, no bearer)
+//	POST /{scope}/providers/Microsoft.CostManagement/query?api-version=V[&$top=N][&$skiptoken=T]   Query API (query.go)
+//	GET  /{scope}/providers/Microsoft.Consumption/usageDetails?api-version=V&metric=M&$filter=…    usage details (consumption.go)
+//	GET  /subscriptions/{id}/providers/Microsoft.Commerce/UsageAggregates?api-version=2015-06-01-preview&reportedStartTime=…
+//	                                                                       usage aggregates (commerce.go)
+//	PUT  /{scope}/providers/Microsoft.CostManagement/exports/{name}, POST …/exports/{name}/run,
+//	GET  …/exports/{name}/runHistory                                       native exports (exports.go)
 //	GET  /_sim/truth?scope=S&metric=M&from=D&to=D                          ground truth per day
 //	GET  /_sim/stats, DELETE /_sim/stats                                   counters / reset them
 //	GET  /_sim/faults, POST /_sim/faults                                   fault settings
 //	POST /_sim/restate                                                     bump a revision (restatement)
+//	POST /_sim/storage                                                     register an export destination account
 //
 // # What is faithful
 //
@@ -74,8 +81,12 @@
 //   - The documented rate limits are not enforced unless -enforce-quota is set,
 //     and then only "2 calls per minute per scope" for creates and "2 calls per
 //     minute per operation" for polls.
-//   - Query, Consumption, Commerce and Exports APIs are not simulated; there is
-//     no 422 for pay-as-you-go offers and no 413 for oversized reports.
+//   - The Query API, Consumption usage details, Commerce usage aggregates and
+//     native exports serve the same lines as Cost Details (sources.go and the
+//     files it names say what each simplifies: Query sums are exact decimals,
+//     where the service rounds; export runs are synchronous). Subscriptions
+//     whose fourth group is "9a96" are pay-as-you-go: Cost Details answers
+//     them 422 (offer type WebDirect). There is no 413 for oversized reports.
 //   - Reports and operations live in memory and are dropped 2 × -link-ttl after
 //     they complete (or after they are created, if never polled to the end).
 //     Generation costs roughly 30 µs of CPU per line.

@@ -23,6 +23,9 @@ type sim struct {
 	quota  *quota
 	qpu    *qpuMeter
 
+	exports     *exportState
+	exportsOnce sync.Once
+
 	mu   sync.Mutex
 	ops  map[string]*operation
 	revs revisions

@@ -109,19 +109,28 @@ type daySet struct {
 }
 
 // lines returns the population of sc and its lines of every day in [from,
-// to] for metric, at the current revisions.
+// to] for metric, at the current revisions. An empty metric gives the lines
+// of both metrics, at the ActualCost revisions.
 func (s *sim) lines(sc scope, metric string, from, to time.Time) (*population, []daySet) {
 	today := s.today()
+	revMetric := metric
+	if metric == "" {
+		revMetric = actualCost
+	}
 	s.mu.Lock()
 	revs := map[time.Time]int{}
 	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-		revs[d] = s.revs.get(sc.key, metric, d)
+		revs[d] = s.revs.get(sc.key, revMetric, d)
 	}
 	s.mu.Unlock()
 	p := s.gen.population(sc)
 	var out []daySet
 	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-		out = append(out, daySet{day: d, lines: forMetric(s.gen.dayLines(p, d, today, revs[d]), metric)})
+		lines := s.gen.dayLines(p, d, today, revs[d])
+		if metric != "" {
+			lines = forMetric(lines, metric)
+		}
+		out = append(out, daySet{day: d, lines: lines})
 	}
 	return p, out
 }
