@@ -314,7 +314,7 @@ func (s *sim) writeExportRun(ctx context.Context, e *export, from, to time.Time)
 	gz := strings.EqualFold(p.CompressionMode, "gzip")
 	parquet := strings.EqualFold(p.Format, "Parquet")
 	runID := newGUID()
-	submitted := s.now().UTC()
+	submitted := s.simNow() // the simulated clock, as -today sets it
 	monthDir := path.Join(dest.RootFolderPath, e.res.Name, from.Format("20060102")+"-"+to.Format("20060102"))
 	runDir := path.Join(monthDir, runID)
 	type blob struct {

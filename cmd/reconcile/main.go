@@ -80,6 +80,8 @@ type source struct {
 
 var sources = []source{
 	{"cost-details", costDetails},
+	{"export-csv", exportRun("csv", "Csv", "None")},
+	{"export-parquet", exportRun("parquet", "Parquet", "Snappy")},
 	{"usage-details", usageDetails},
 	{"usage-aggregates", usageAggregates},
 	{"query", query},
@@ -162,12 +164,18 @@ func reconcile(ctx context.Context, dir string, rows int, timeout time.Duration,
 // ingest sends msg and waits until the ledger window lw of its run is
 // complete.
 func (r *run) ingest(ctx context.Context, msg any, lw window.Window) (*store.Window, error) {
+	return r.ingestBy(ctx, func() error { return r.p.Send(ctx, msg) }, lw)
+}
+
+// ingestBy starts a run with start and waits until the ledger window lw of
+// the run is complete.
+func (r *run) ingestBy(ctx context.Context, start func() error, lw window.Window) (*store.Window, error) {
 	scopes := []string{lw.Scope}
 	base, err := r.p.Baseline(ctx, scopes)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.p.Send(ctx, msg); err != nil {
+	if err := start(); err != nil {
 		return nil, err
 	}
 	ws, err := r.p.Wait(ctx, scopes, 1, base, r.timeout)
