@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -580,8 +579,3 @@ func (m *memorySink) removePrefix(ctx context.Context, account, cont, prefix str
 	}
 	return nil
 }
-
-var errNoParquet = errors.New("Parquet exports are not simulated yet")
-
-// parquetPart is a Parquet partition.
-func parquetPart(header []string, rows [][]string) ([]byte, error) { return nil, errNoParquet }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/shopspring/decimal"
 
 	"github.com/costsync/costsync/shared/costcsv"
@@ -211,5 +216,53 @@ func TestExportValidation(t *testing.T) {
 		`{"timePeriod":{"from":"2026-10-01","to":"2026-10-02"}}`, e2.armHeaders())
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "/_sim/storage") {
 		t.Errorf("run without storage: %d %s", resp.StatusCode, b)
+	}
+}
+
+func TestParquetExportKeepsEveryDigit(t *testing.T) {
+	e, sink := exportEnv(t)
+	if resp, b := e.putExport(mcaBP, "pq", "2025-03-01", exportBody("ActualCost", "Parquet", "Snappy")); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, b)
+	}
+	e.runExport(mcaBP, "pq", "2025-03-01", "2026-10-01", "2026-10-05")
+	for name, b := range sink.manifests() {
+		run, err := landing.ParseExportManifest(name, b, time.Time{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]decimal.Decimal{}
+		for _, p := range run.Parts {
+			if p.Format != landing.FormatParquet || !strings.HasSuffix(p.Blob, ".snappy.parquet") {
+				t.Fatalf("part %+v", p)
+			}
+			sink.mu.Lock()
+			data := sink.blobs["cost-exports/"+p.Blob]
+			sink.mu.Unlock()
+			tbl, err := pqarrow.ReadTable(context.Background(), bytes.NewReader(data), nil, pqarrow.ArrowReadProperties{}, memory.NewGoAllocator())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cost, date := -1, -1
+			for i, f := range tbl.Schema().Fields() {
+				switch f.Name {
+				case "costInBillingCurrency":
+					cost = i
+					if _, ok := f.Type.(*arrow.Decimal128Type); !ok {
+						t.Fatalf("cost column type %s, want decimal", f.Type)
+					}
+				case "date":
+					date = i
+				}
+			}
+			costs, dates := tbl.Column(cost).Data().Chunk(0).(*array.Decimal128), tbl.Column(date).Data().Chunk(0).(*array.String)
+			for i := range costs.Len() {
+				d, _ := time.Parse("01/02/2006", dates.Value(i))
+				day := d.Format(time.DateOnly)
+				got[day] = got[day].Add(decimal.NewFromBigInt(costs.Value(i).BigInt(), -parquetScale))
+			}
+			tbl.Release()
+		}
+		want, _ := e.truthByDay(mcaBP, "ActualCost", "2026-10-01", "2026-10-05")
+		compareDays(t, "parquet cost", want, got)
 	}
 }
