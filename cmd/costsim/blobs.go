@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -132,7 +131,7 @@ func (s *sim) openBlob(w http.ResponseWriter, r *http.Request) ([]byte, time.Tim
 	}
 	now := s.now().UTC()
 	m := reBlobPath.FindStringSubmatch(r.URL.Path)
-	expiredOnce := m != nil && r.Method == http.MethodGet && s.faults.expireOnce(s.blobKey(m[1], m[2]))
+	expiredOnce := m != nil && r.Method == http.MethodGet && s.faults.expireOnce(s.reportKey(m[1]), m[1])
 	if !now.Before(expiry) || expiredOnce {
 		s.stats.add(func(st *stats) { st.ExpiredLinks++ })
 		start := now
@@ -171,14 +170,14 @@ func (s *sim) openBlob(w http.ResponseWriter, r *http.Request) ([]byte, time.Tim
 	return content, modified, true
 }
 
-// blobKey names part n of an operation's logical report for expireLinksOnce:
-// a re-requested report of the same window does not expire again.
-func (s *sim) blobKey(opID, n string) string {
+// reportKey names the logical report (the window) of an operation, for
+// expireLinksOnce: a re-requested report of the same window does not expire.
+func (s *sim) reportKey(opID string) string {
 	s.mu.Lock()
 	op := s.ops[opID]
 	s.mu.Unlock()
 	if op == nil {
-		return opID + "|" + n
+		return opID
 	}
-	return op.reportKey() + "|" + strings.TrimLeft(n, "0")
+	return op.reportKey()
 }

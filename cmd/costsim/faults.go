@@ -115,7 +115,8 @@ type faultState struct {
 	seed     uint64
 	s        faultSettings
 	rng      *mrand.Rand
-	once     map[string]bool // "fault|key" of once-only faults that happened
+	once     map[string]bool   // "fault|key" of once-only faults that happened
+	expired  map[string]string // "expire|key" → the operation whose links expired
 	sequence uint64
 }
 
@@ -134,7 +135,7 @@ func (f *faultState) replace(s faultSettings) {
 	f.sequence++
 	f.s = s
 	f.rng = rngFor(f.seed, "faults", strconv.FormatUint(f.sequence, 10))
-	f.once = map[string]bool{}
+	f.once, f.expired = map[string]bool{}, map[string]string{}
 }
 
 func (f *faultState) settings() faultSettings {
@@ -192,10 +193,20 @@ func (f *faultState) failOnce(key string) bool {
 	return f.onceFor(func(s faultSettings) bool { return s.FailReportOnce }, "fail", key)
 }
 
-// expireOnce reports whether this blob's download is answered as expired
-// (the first download while expireLinksOnce is on).
-func (f *faultState) expireOnce(key string) bool {
-	return f.onceFor(func(s faultSettings) bool { return s.ExpireLinksOnce }, "expire", key)
+// expireOnce reports whether a download of report opID is answered as
+// expired: every link of the first report of each window (key) that is
+// downloaded while expireLinksOnce is on; a report requested again works.
+func (f *faultState) expireOnce(key, opID string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.s.ExpireLinksOnce {
+		return false
+	}
+	k := "expire|" + key
+	if f.expired[k] == "" {
+		f.expired[k] = opID
+	}
+	return f.expired[k] == opID
 }
 
 // pastValidTillOnce reports whether the report with this key is served with
