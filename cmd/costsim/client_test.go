@@ -357,25 +357,33 @@ func TestClientTransientErrors(t *testing.T) {
 // retryable.
 func TestClientTimeouts(t *testing.T) {
 	e := newEnv(t, nil)
+	normal, _ := e.costClient(nil)
+	sc := mustParse(t, subScope)
+	rep := runReport(t, normal, sc, costapi.ReportRequest{Metric: costapi.ActualCost, From: "2026-11-01", To: "2026-11-01"})
+	// The simulator hangs far longer than the client waits, however busy
+	// the machine is.
 	c, _ := e.costClient(func(o *costapi.Options) {
 		o.TryTimeout, o.IdleTimeout = 300*time.Millisecond, 300*time.Millisecond
 		o.ClientOptions.Retry.MaxRetries = -1
 	})
-	sc := mustParse(t, subScope)
-	rep := runReport(t, c, sc, costapi.ReportRequest{Metric: costapi.ActualCost, From: "2026-11-01", To: "2026-11-01"})
 	e.setFaults(`{"timeoutRate":1,"hangSeconds":60}`)
 	_, err := c.RequestReport(context.Background(), sc, costapi.ReportRequest{Metric: costapi.ActualCost, From: "2026-11-01", To: "2026-11-01"})
 	if ae, ok := costapi.AsError(err); !ok || !ae.Retryable || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("hung create: %v", err)
 	}
+	// The download stalls half way (on a very busy machine the headers
+	// may already come too late; that is a timeout too).
 	rc, err := c.OpenBlob(context.Background(), rep.Blobs[0].Link)
-	if err != nil {
-		t.Fatalf("a stalled download still sends its headers: %v", err)
+	if err == nil {
+		var got []byte
+		got, err = io.ReadAll(rc)
+		rc.Close()
+		if int64(len(got)) >= rep.Blobs[0].Bytes {
+			t.Errorf("stalled download read %d of %d bytes", len(got), rep.Blobs[0].Bytes)
+		}
 	}
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	if ae, ok := costapi.AsError(err); !ok || !ae.Retryable || !errors.Is(err, context.DeadlineExceeded) || int64(len(got)) >= rep.Blobs[0].Bytes {
-		t.Errorf("stalled download: %d of %d bytes, %v", len(got), rep.Blobs[0].Bytes, err)
+	if ae, ok := costapi.AsError(err); !ok || !ae.Retryable || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("stalled download: %v", err)
 	}
 	if st := e.stats(); st.Timeouts != 2 {
 		t.Errorf("timeouts = %d", st.Timeouts)
