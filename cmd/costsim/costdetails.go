@@ -267,7 +267,7 @@ func earliestStart(today time.Time) time.Time { return monthStart(today).AddDate
 // validateRequest applies the spec's rules to a create body. It returns the
 // normalized request and the inclusive period, or ARM's message.
 func validateRequest(body []byte, sc scope, today time.Time, g *generator) (reportRequest, time.Time, time.Time, string) {
-	const invalidPayload = "Invalid request payload. Request payload provided is not in a json format or had an invalid member not accepted in the request payload."
+	const invalidPayload = "Invalid Request Payload. Request payload provided is not in a json format or had an invalid member not accepted in the request payload."
 	var req reportRequest
 	if len(bytes.TrimSpace(body)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(body))

@@ -234,7 +234,7 @@ func (s *sim) injectFault(rec *recorder, r *http.Request, kind string) bool {
 				"The server is busy.", "")
 			return true
 		}
-		s.throttle(rec, s.cfg.retryAfter, "Too many requests. Please retry.")
+		s.throttle(rec, s.cfg.retryAfter, `Request is throttled. Retry after waiting for the time specified in the "retry-after" header.`)
 		return true
 	case "timeout":
 		s.stats.add(func(st *stats) { st.Timeouts++ })
