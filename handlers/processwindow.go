@@ -106,10 +106,11 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 	}
 	rep, err := s.callCost(ctx, scope, m)
 	if err != nil {
-		if m.Step == stepRequest {
+		unsent := m.Step == stepRequest
+		if unsent {
 			m.Attempt-- // the request did not reach the service's queue
 		}
-		return s.windowError(ctx, c, wd, m, err)
+		return s.windowError(ctx, c, wd, m, err, unsent)
 	}
 	m.Retries = 0
 	if !rep.Done {
@@ -148,7 +149,7 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 			if e, ok := costapi.AsError(err); ok && e.LinkExpired {
 				return s.again(ctx, c, wd, m, "report link expired before the copy")
 			}
-			return s.windowError(ctx, c, wd, m, err)
+			return s.windowError(ctx, c, wd, m, err, false)
 		}
 		man.Parts = append(man.Parts, part)
 		bytes += part.Bytes
@@ -213,7 +214,9 @@ func (s *Server) again(ctx context.Context, c *call, wd *store.Window, m windowM
 // windowError handles a failed call: throttling and transient errors wait in
 // the queue (never dropped, never skipped); permanent ones (a refused link,
 // a missing role, a request the service will never accept) are recorded.
-func (s *Server) windowError(ctx context.Context, c *call, wd *store.Window, m windowMessage, err error) (*outcome, error) {
+// unsent says the failed call was a report request that the service did not
+// take: it is not counted as an attempt.
+func (s *Server) windowError(ctx context.Context, c *call, wd *store.Window, m windowMessage, err error, unsent bool) (*outcome, error) {
 	if !isRetryable(err) {
 		return s.fail(ctx, wd, err)
 	}
@@ -237,6 +240,9 @@ func (s *Server) windowError(ctx context.Context, c *call, wd *store.Window, m w
 	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
 		if throttled {
 			w.Throttles++
+		}
+		if unsent && w.Generation == m.Generation {
+			w.Attempts--
 		}
 		w.AddError(err.Error())
 	})

@@ -376,6 +376,43 @@ func TestProcessWindowPermanentAgainstCostsim(t *testing.T) {
 	}
 }
 
+// Transient failures are retried in-process a bounded number of times (the
+// client's retries, with azcore's jittered delay); when they all fail the
+// window waits in the queue with a jittered backoff, and then completes.
+func TestProcessWindowRetriesThenWaitsAgainstCostsim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the costsim binary")
+	}
+	st := startCostsim(t, 0)
+	r := newSimRig(t, st, "")
+	r.before = func(n int) {
+		switch n {
+		case 1:
+			r.faults(t, `{"resetRate":1}`)
+		case 2:
+			if s := r.stats(t); s.Resets != 3 || s.Requests["create"] != 3 {
+				t.Errorf("%d resets in %d creates, want a try and 2 retries", s.Resets, s.Requests["create"])
+			}
+			r.faults(t, `{"serverErrorRate":1}`)
+		case 3:
+			if s := r.stats(t); s.ServerErrors != 3 {
+				t.Errorf("%d server errors, want a try and 2 retries", s.ServerErrors)
+			}
+			r.faults(t, `{}`)
+		}
+	}
+	day := yesterday()
+	d := r.drive(t, window.Window{Scope: simSub, Metric: "ActualCost", From: day, To: day})
+	r.checkComplete(t, d)
+	// First failure 2-3 s, second 4-6 s: exponential with up to 50 % jitter.
+	if len(d.delays) < 2 || d.delays[0] < 2*time.Second || d.delays[0] > 3*time.Second || d.delays[1] < 4*time.Second || d.delays[1] > 6*time.Second {
+		t.Errorf("delays %v", d.delays)
+	}
+	if d.window.Attempts != 1 || d.window.Throttles != 0 || len(d.window.Errors) != 2 {
+		t.Errorf("attempts %d, throttles %d, errors %v: transient failures are not report attempts", d.window.Attempts, d.window.Throttles, d.window.Errors)
+	}
+}
+
 // A service that does not answer in time: the invocation gives up within
 // its budget and the window waits in the queue, then completes.
 func TestProcessWindowTimeoutsAgainstCostsim(t *testing.T) {

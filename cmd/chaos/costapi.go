@@ -24,16 +24,22 @@ func init() {
 	scenarios = append(scenarios,
 		Scenario{Name: "throttle", About: "30 % of Cost Management calls answer 429 with the cost-management retry-after headers",
 			CostsimArgs: []string{"-faults", `{"throttleRate":0.3}`},
-			Run:         costFaults(func(c simCounters) int { return c.Throttled }, "throttled calls")},
+			Run:         costFaults(func(c simCounters) (int, string) { return c.Throttled, fmt.Sprintf("%d throttled calls", c.Throttled) })},
 		Scenario{Name: "server-errors", About: "10 % of calls answer 5xx, and some connections are reset",
 			CostsimArgs: []string{"-faults", `{"serverErrorRate":0.1,"resetRate":0.1}`},
-			Run:         costFaults(func(c simCounters) int { return min(c.ServerErrors, c.Resets) }, "server errors and resets (the fewer of the two)")},
+			Run: costFaults(func(c simCounters) (int, string) {
+				return min(c.ServerErrors, c.Resets), fmt.Sprintf("%d server errors and %d connection resets", c.ServerErrors, c.Resets)
+			})},
 		Scenario{Name: "failed-report", About: "every report ends Failed once before it succeeds",
 			CostsimArgs: []string{"-faults", `{"failReportOnce":true}`},
-			Run:         costFaults(func(c simCounters) int { return c.FailedReports }, "failed reports")},
+			Run: costFaults(func(c simCounters) (int, string) {
+				return c.FailedReports, fmt.Sprintf("%d failed reports", c.FailedReports)
+			})},
 		Scenario{Name: "expired-link", About: "every download link has expired when first used",
 			CostsimArgs: []string{"-faults", `{"expireLinksOnce":true}`},
-			Run:         costFaults(func(c simCounters) int { return c.ExpiredLinks }, "expired links")},
+			Run: costFaults(func(c simCounters) (int, string) {
+				return c.ExpiredLinks, fmt.Sprintf("%d expired links", c.ExpiredLinks)
+			})},
 	)
 }
 
@@ -44,9 +50,9 @@ type simCounters struct {
 }
 
 // costFaults runs PlanAndWait and then checks that the fault happened
-// (injected(counters) > 0), that every request carried ClientType, and that
-// the stack's logs hold no secret.
-func costFaults(injected func(simCounters) int, what string) func(context.Context, *pipeline.Pipeline, pipeline.Options) ([]store.Window, error) {
+// (injected returns more than 0, and says what), that every request carried
+// ClientType, and that the stack's logs hold no secret.
+func costFaults(injected func(simCounters) (int, string)) func(context.Context, *pipeline.Pipeline, pipeline.Options) ([]store.Window, error) {
 	return func(ctx context.Context, p *pipeline.Pipeline, o pipeline.Options) ([]store.Window, error) {
 		ws, err := PlanAndWait(ctx, p, o)
 		if err != nil {
@@ -57,8 +63,9 @@ func costFaults(injected func(simCounters) int, what string) func(context.Contex
 			return ws, err
 		}
 		var problems []string
-		if injected(c) == 0 {
-			problems = append(problems, fmt.Sprintf("costsim injected no %s: the scenario proved nothing", what))
+		n, what := injected(c)
+		if n == 0 {
+			problems = append(problems, fmt.Sprintf("costsim injected %s: the scenario proved nothing", what))
 		}
 		if c.MissingClientType > 0 {
 			problems = append(problems, fmt.Sprintf("%d Cost Management requests without a ClientType header", c.MissingClientType))
@@ -80,8 +87,8 @@ func costFaults(injected func(simCounters) int, what string) func(context.Contex
 		if len(problems) > 0 {
 			return ws, fmt.Errorf("%s", strings.Join(problems, "; "))
 		}
-		fmt.Fprintf(os.Stderr, "  costsim injected %d %s in %d requests; %d log lines in %d files hold no secret\n",
-			injected(c), what, c.Requests["create"]+c.Requests["poll"]+c.Requests["download"], st.Lines, st.Files)
+		fmt.Fprintf(os.Stderr, "  costsim injected %s in %d requests; %d log lines in %d files hold no secret\n",
+			what, c.Requests["create"]+c.Requests["poll"]+c.Requests["download"], st.Lines, st.Files)
 		return ws, nil
 	}
 }
