@@ -95,9 +95,7 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 		return &outcome{}, nil // a newer request owns the window
 	}
 
-	var rep *costapi.Report
-	switch m.Step {
-	case stepRequest:
+	if m.Step == stepRequest {
 		gen := max(s.d.Now().UnixMilli(), wd.Generation+1)
 		m.Generation, m.Location, m.Polls = gen, "", 0
 		m.Attempt++
@@ -106,16 +104,19 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 		}); err != nil {
 			return nil, err
 		}
-		rep, err = s.d.Cost.RequestReport(ctx, scope, costapi.ReportRequest{Metric: m.Window.Metric, From: m.Window.From, To: m.Window.To})
-	case stepPoll:
+	} else {
 		m.Polls++
-		rep, err = s.d.Cost.PollReport(ctx, scope, m.Location)
 	}
+	rep, err := s.callCost(ctx, scope, m)
 	if costapi.IsUnsupportedOffer(err) {
 		return s.useUsageDetails(ctx, c, wd, m, err) // sources.go
 	}
 	if err != nil {
-		return s.windowError(ctx, c, wd, m, err)
+		unsent := m.Step == stepRequest
+		if unsent {
+			m.Attempt-- // the request did not reach the service's queue
+		}
+		return s.windowError(ctx, c, wd, m, err, unsent)
 	}
 	m.Retries = 0
 	if !rep.Done {
@@ -145,12 +146,16 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 	man := &landing.Manifest{Version: landing.ManifestVersion, Source: "cost-details", Window: m.Window, Generation: m.Generation, LandedAt: s.d.Now().UTC()}
 	var bytes int64
 	for i, b := range rep.Blobs {
+		// validTill is the service's wall clock, not the planning date.
+		if now := time.Now(); rep.Expired(now, linkMargin) {
+			return s.again(ctx, c, wd, m, fmt.Sprintf("report links valid till %s had expired before the copy of part %d", rep.ValidTill.UTC().Format(time.RFC3339), i))
+		}
 		part, err := s.landPart(ctx, m, i, b)
 		if err != nil {
 			if e, ok := costapi.AsError(err); ok && e.LinkExpired {
 				return s.again(ctx, c, wd, m, "report link expired before the copy")
 			}
-			return s.windowError(ctx, c, wd, m, err)
+			return s.windowError(ctx, c, wd, m, err, false)
 		}
 		man.Parts = append(man.Parts, part)
 		bytes += part.Bytes
@@ -166,6 +171,26 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 			w.State, w.PartsTotal, w.PartsDone = store.StateLanded, len(man.Parts), 0
 		}
 	})
+}
+
+// callBudget bounds one Cost Management call with its in-process retries
+// (costapi caps each try and the number of tries): a call that does not
+// get through in time waits in the queue instead.
+const callBudget = 3 * time.Minute
+
+// linkMargin is how long report links must still be valid to start a copy.
+const linkMargin = time.Minute
+
+// callCost makes the window's Cost Management call: the report request or
+// the next poll. This is where Cost Details quota is spent; a rate governor
+// decides before it whether the call may go now.
+func (s *Server) callCost(ctx context.Context, scope costapi.Scope, m windowMessage) (*costapi.Report, error) {
+	ctx, cancel := context.WithTimeout(ctx, callBudget)
+	defer cancel()
+	if m.Step == stepRequest {
+		return s.d.Cost.RequestReport(ctx, scope, costapi.ReportRequest{Metric: m.Window.Metric, From: m.Window.From, To: m.Window.To})
+	}
+	return s.d.Cost.PollReport(ctx, scope, m.Location)
 }
 
 func (s *Server) landPart(ctx context.Context, m windowMessage, i int, b costapi.Blob) (landing.Part, error) {
@@ -193,17 +218,20 @@ func (s *Server) again(ctx context.Context, c *call, wd *store.Window, m windowM
 }
 
 // windowError handles a failed call: throttling and transient errors wait in
-// the queue (never dropped, never skipped); permanent ones are recorded.
-func (s *Server) windowError(ctx context.Context, c *call, wd *store.Window, m windowMessage, err error) (*outcome, error) {
-	e, ok := costapi.AsError(err)
-	if !ok || !e.Retryable {
-		if ok && e.Untrusted {
-			c.log.Error("refused an untrusted link", "error", e.Message)
-		}
+// the queue (never dropped, never skipped); permanent ones (a refused link,
+// a missing role, a request the service will never accept) are recorded.
+// unsent says the failed call was a report request that the service did not
+// take: it is not counted as an attempt.
+func (s *Server) windowError(ctx context.Context, c *call, wd *store.Window, m windowMessage, err error, unsent bool) (*outcome, error) {
+	if !isRetryable(err) {
 		return s.fail(ctx, wd, err)
 	}
-	delay := e.RetryAfter
-	if !e.Throttled {
+	var delay time.Duration
+	throttled := false
+	if e, ok := costapi.AsError(err); ok {
+		delay, throttled = e.RetryAfter, e.Throttled
+	}
+	if !throttled {
 		// Transient: exponential backoff with jitter, unless the service
 		// asked for more.
 		m.Retries++
@@ -211,16 +239,16 @@ func (s *Server) windowError(ctx context.Context, c *call, wd *store.Window, m w
 		backoff += time.Duration(rand.Int64N(int64(backoff/2) + 1))
 		delay = max(delay, backoff)
 	}
-	if m.Step == stepRequest {
-		m.Attempt-- // the request did not reach the service's queue
-	}
 	if err := s.d.Queue.Send(ctx, queue.Windows, m, delay); err != nil {
 		return nil, retryable(err)
 	}
-	c.note("outcome_detail", "re-enqueued with delay", "delay_s", delay.Seconds(), "throttled", e.Throttled)
+	c.note("outcome_detail", "re-enqueued with delay", "delay_s", delay.Seconds(), "throttled", throttled, "error", err.Error())
 	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
-		if e.Throttled {
+		if throttled {
 			w.Throttles++
+		}
+		if unsent && w.Generation == m.Generation {
+			w.Attempts--
 		}
 		w.AddError(err.Error())
 	})

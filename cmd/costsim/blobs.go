@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -72,31 +71,67 @@ const authFailedMessage = "Server failed to authenticate the request. Make sure 
 // serveDownload serves a report blob. No bearer token is needed; the SAS
 // signature and expiry are checked the way Azure Storage does.
 func (s *sim) serveDownload(w http.ResponseWriter, r *http.Request) {
+	content, modified, ok := s.openBlob(w, r)
+	if !ok {
+		return
+	}
+	h := w.Header()
+	h.Set("ETag", fmt.Sprintf(`"0x%X"`, hash64(0, r.URL.Path, modified.String())&0xFFFFFFFFFFFFFF))
+	h.Set("Accept-Ranges", "bytes")
+	if xr := r.Header.Get("x-ms-range"); xr != "" && r.Header.Get("Range") == "" {
+		r.Header.Set("Range", xr)
+	}
+	http.ServeContent(w, r, "", modified, bytes.NewReader(content))
+}
+
+// serveStalled starts to serve a blob, stalls after half of it for wait (or
+// until the client gives up), and resets the connection.
+func (s *sim) serveStalled(rec *recorder, r *http.Request, wait time.Duration) {
+	content, _, ok := s.openBlob(rec, r)
+	if !ok {
+		return
+	}
+	rec.Header().Set("Content-Length", strconv.Itoa(len(content)))
+	rec.WriteHeader(http.StatusOK)
+	rec.Write(content[:len(content)/2])
+	http.NewResponseController(rec).Flush()
+	select {
+	case <-time.After(wait):
+	case <-r.Context().Done():
+	}
+	rec.reset = true
+	resetConnection(rec)
+}
+
+// openBlob checks a download's method, SAS signature and expiry the way
+// Azure Storage does and finds the blob. When it returns false it has
+// answered with Azure Storage's error.
+func (s *sim) openBlob(w http.ResponseWriter, r *http.Request) ([]byte, time.Time, bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		s.writeStorageError(w, r, http.StatusMethodNotAllowed, "UnsupportedHttpVerb", "The resource doesn't support specified Http Verb.", "")
-		return
+		return nil, time.Time{}, false
 	}
 	q := r.URL.Query()
 	sig, se, sp, sv, sr := q.Get("sig"), q.Get("se"), q.Get("sp"), q.Get("sv"), q.Get("sr")
 	if sig == "" {
 		// Anonymous access to a private container.
 		s.writeStorageError(w, r, http.StatusNotFound, "ResourceNotFound", "The specified resource does not exist.", "")
-		return
+		return nil, time.Time{}, false
 	}
 	want := s.sasSignature(r.URL.Path, sp, se, sv, sr)
 	if !hmac.Equal([]byte(sig), []byte(want)) {
 		s.writeStorageError(w, r, http.StatusForbidden, "AuthenticationFailed", authFailedMessage,
 			fmt.Sprintf("Signature did not match. String to sign used was %s\n%s\n/blob/costsim%s\n%s\n%s", sp, se, r.URL.Path, sv, sr))
-		return
+		return nil, time.Time{}, false
 	}
 	expiry, err := time.Parse(time.RFC3339, se)
 	if err != nil {
 		s.writeStorageError(w, r, http.StatusForbidden, "AuthenticationFailed", authFailedMessage, "se is mandatory. Cannot be empty")
-		return
+		return nil, time.Time{}, false
 	}
 	now := s.now().UTC()
 	m := reBlobPath.FindStringSubmatch(r.URL.Path)
-	expiredOnce := m != nil && r.Method == http.MethodGet && s.faults.expireOnce(s.blobKey(m[1], m[2]))
+	expiredOnce := m != nil && r.Method == http.MethodGet && s.faults.expireOnce(s.reportKey(m[1]), m[1])
 	if !now.Before(expiry) || expiredOnce {
 		s.stats.add(func(st *stats) { st.ExpiredLinks++ })
 		start := now
@@ -106,7 +141,7 @@ func (s *sim) serveDownload(w http.ResponseWriter, r *http.Request) {
 		s.writeStorageError(w, r, http.StatusForbidden, "AuthenticationFailed", authFailedMessage,
 			fmt.Sprintf("Signed expiry time [%s] has to be after signed start time [%s]. The SAS link has expired.",
 				expiry.Format(http.TimeFormat), start.Format(http.TimeFormat)))
-		return
+		return nil, time.Time{}, false
 	}
 	var content []byte
 	var modified time.Time
@@ -125,29 +160,24 @@ func (s *sim) serveDownload(w http.ResponseWriter, r *http.Request) {
 	}
 	if content == nil {
 		s.writeStorageError(w, r, http.StatusNotFound, "BlobNotFound", "The specified blob does not exist.", "")
-		return
+		return nil, time.Time{}, false
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/csv")
-	h.Set("ETag", fmt.Sprintf(`"0x%X"`, hash64(0, r.URL.Path, modified.String())&0xFFFFFFFFFFFFFF))
 	h.Set("x-ms-blob-type", "BlockBlob")
 	h.Set("x-ms-version", sasVersion)
 	h.Set("x-ms-server-encrypted", "true")
-	h.Set("Accept-Ranges", "bytes")
-	if xr := r.Header.Get("x-ms-range"); xr != "" && r.Header.Get("Range") == "" {
-		r.Header.Set("Range", xr)
-	}
-	http.ServeContent(w, r, "", modified, bytes.NewReader(content))
+	return content, modified, true
 }
 
-// blobKey names part n of an operation's logical report for expireLinksOnce:
-// a re-requested report of the same window does not expire again.
-func (s *sim) blobKey(opID, n string) string {
+// reportKey names the logical report (the window) of an operation, for
+// expireLinksOnce: a re-requested report of the same window does not expire.
+func (s *sim) reportKey(opID string) string {
 	s.mu.Lock()
 	op := s.ops[opID]
 	s.mu.Unlock()
 	if op == nil {
-		return opID + "|" + n
+		return opID
 	}
-	return op.reportKey() + "|" + strings.TrimLeft(n, "0")
+	return op.reportKey()
 }

@@ -141,6 +141,11 @@ func (s *sim) serveCreate(w http.ResponseWriter, r *http.Request, rawScope strin
 		writeARMError(w, http.StatusBadRequest, se.code, se.message)
 		return
 	}
+	if status := s.faults.settings().ScopeErrors[sc.key]; status != 0 {
+		s.stats.add(func(st *stats) { st.ScopeErrors++ })
+		s.scopeError(w, r, sc, status)
+		return
+	}
 	if s.quota.enforce(s, w, "scope|"+sc.key) {
 		return
 	}
@@ -180,13 +185,56 @@ func (s *sim) serveCreate(w http.ResponseWriter, r *http.Request, rawScope strin
 	s.ops[op.id] = op
 	s.mu.Unlock()
 	s.stats.add(func(st *stats) { st.Operations++ })
+	if s.faults.settings().CompleteOnCreate {
+		// The spec's immediate 200: the result comes with the create.
+		op.mu.Lock()
+		defer op.mu.Unlock()
+		if err := s.complete(op, now); err != nil {
+			writeARMError(w, http.StatusInternalServerError, "InternalServerError", err.Error())
+			return
+		}
+		s.stats.add(func(st *stats) { st.CompletedOnCreate++ })
+		writeJSON(w, http.StatusOK, s.result(r, op))
+		return
+	}
 	s.accepted(w, r, op)
+}
+
+// linkHost is the host put in Location headers and blob links: the
+// request's, unless the linkHost fault points them elsewhere.
+func (s *sim) linkHost(r *http.Request) string {
+	if h := s.faults.settings().LinkHost; h != "" {
+		s.stats.add(func(st *stats) { st.ForeignLinks++ })
+		return h
+	}
+	return r.Host
+}
+
+// scopeError answers a create at a scope the scopeErrors fault names: 401
+// (ARM's text for a token of another tenant), 403 (ARM's text for a missing
+// role) or 422 (the unsupported offer text of cost-apis.md §1.3).
+func (s *sim) scopeError(w http.ResponseWriter, r *http.Request, sc scope, status int) {
+	c, _ := parseJWT(strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer")))
+	switch status {
+	case http.StatusUnauthorized:
+		other := stableGUID(s.cfg.seed, "other-tenant", sc.key)
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer authorization_uri="https://login.windows.net/%s", error="invalid_token", error_description="The access token is from the wrong issuer."`, other))
+		writeARMError(w, status, "InvalidAuthenticationTokenTenant", fmt.Sprintf(
+			"The access token is from the wrong issuer '%s'. It must match the tenant 'https://sts.windows.net/%s/' associated with this subscription. Please use the authority (URL) 'https://login.windows.net/%s' to get the token. Note, if the subscription is transferred to another tenant there is no impact to the services, but information about new tenant could take time to propagate (up to an hour). If you just transferred your subscription and see this error message, please try back later.",
+			c.Iss, other, other))
+	case http.StatusForbidden:
+		writeARMError(w, status, "AuthorizationFailed", fmt.Sprintf(
+			"The client '%s' with object id '%s' does not have authorization to perform action 'Microsoft.CostManagement/generateCostDetailsReport/action' over scope '/%s' or the scope is invalid. If access was recently granted, please refresh your credentials.",
+			c.Oid, c.Oid, sc.path))
+	default:
+		writeARMError(w, status, "422", "Unsupported request. offer type: WebDirect for get detailed report request is not supported.")
+	}
 }
 
 // accepted answers 202 with Location and Retry-After.
 func (s *sim) accepted(w http.ResponseWriter, r *http.Request, op *operation) {
 	loc := fmt.Sprintf("https://%s/%s/providers/Microsoft.CostManagement/costDetailsOperationResults/%s?api-version=%s",
-		r.Host, op.sc.path, op.id, op.apiVersion)
+		s.linkHost(r), op.sc.path, op.id, op.apiVersion)
 	w.Header().Set("Location", loc)
 	w.Header().Set("Retry-After", strconv.Itoa(s.cfg.retryAfter))
 	w.WriteHeader(http.StatusAccepted)
@@ -223,7 +271,7 @@ func earliestStart(today time.Time) time.Time { return monthStart(today).AddDate
 // validateRequest applies the spec's rules to a create body. It returns the
 // normalized request and the inclusive period, or ARM's message.
 func validateRequest(body []byte, sc scope, today time.Time, g *generator) (reportRequest, time.Time, time.Time, string) {
-	const invalidPayload = "Invalid request payload. Request payload provided is not in a json format or had an invalid member not accepted in the request payload."
+	const invalidPayload = "Invalid Request Payload. Request payload provided is not in a json format or had an invalid member not accepted in the request payload."
 	var req reportRequest
 	if len(bytes.TrimSpace(body)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -378,6 +426,11 @@ func (s *sim) complete(op *operation, now time.Time) error {
 				return fmt.Errorf("write report %s: %w", op.id, err)
 			}
 			parts = b
+			if s.faults.pastValidTillOnce(op.reportKey()) {
+				// Read long after it completed: the links are already dead.
+				expiry = now.Add(-time.Minute).Truncate(time.Second)
+				s.stats.add(func(st *stats) { st.PastValidTill++ })
+			}
 		}
 	}
 	op.done, op.completed, op.expiry, op.status, op.blobs = true, now, expiry, status, parts
@@ -401,7 +454,7 @@ func (s *sim) result(r *http.Request, op *operation) operationResult {
 		Blobs:          []blobInfo{},
 	}
 	for i, b := range op.blobs {
-		m.Blobs = append(m.Blobs, blobInfo{BlobLink: s.blobLink(r.Host, op.id, i, op.expiry), ByteCount: int64(len(b))})
+		m.Blobs = append(m.Blobs, blobInfo{BlobLink: s.blobLink(s.linkHost(r), op.id, i, op.expiry), ByteCount: int64(len(b))})
 		m.ByteCount += int64(len(b))
 	}
 	m.BlobCount = len(m.Blobs)

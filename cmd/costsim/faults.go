@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -21,9 +23,30 @@ type faultSettings struct {
 	ThrottleRate    float64 `json:"throttleRate"`
 	ServerErrorRate float64 `json:"serverErrorRate"`
 	ResetRate       float64 `json:"resetRate"`
-	FailReportOnce  bool    `json:"failReportOnce"`
-	ExpireLinksOnce bool    `json:"expireLinksOnce"`
-	NoDataAs        string  `json:"noDataAs"` // "NoDataFound" (default) or "204"
+	// TimeoutRate is the share of requests that hang for HangSeconds (or
+	// until the client gives up): ARM then answers 504 GatewayTimeout; a
+	// download sends its headers and half its body, stalls, and resets.
+	TimeoutRate float64 `json:"timeoutRate"`
+	HangSeconds float64 `json:"hangSeconds"` // default 30
+	// FailReportOnce: the first report of each window ends Failed.
+	FailReportOnce bool `json:"failReportOnce"`
+	// ExpireLinksOnce: the first download of each blob of a window is
+	// refused as expired although validTill is ahead.
+	ExpireLinksOnce bool `json:"expireLinksOnce"`
+	// PastValidTillOnce: the first report of each window is served with a
+	// validTill (and SAS expiry) that has already passed, as when a result
+	// is read long after it completed.
+	PastValidTillOnce bool `json:"pastValidTillOnce"`
+	// CompleteOnCreate: create answers 200 with the finished result (the
+	// spec's immediate 200) instead of 202.
+	CompleteOnCreate bool   `json:"completeOnCreate"`
+	NoDataAs         string `json:"noDataAs"` // "NoDataFound" (default) or "204"
+	// ScopeErrors answers every create at a scope with 401 (a token of the
+	// wrong tenant), 403 (no role) or 422 (an unsupported offer).
+	ScopeErrors map[string]int `json:"scopeErrors,omitempty"`
+	// LinkHost, when set, is the host[:port] put in Location headers and
+	// blobLinks instead of the request's host: links a client must refuse.
+	LinkHost string `json:"linkHost,omitempty"`
 }
 
 func decodeFaults(b []byte) (faultSettings, error) {
@@ -44,13 +67,19 @@ func decodeFaults(b []byte) (faultSettings, error) {
 
 func (f *faultSettings) validate() error {
 	var errs []error
-	for name, v := range map[string]float64{"throttleRate": f.ThrottleRate, "serverErrorRate": f.ServerErrorRate, "resetRate": f.ResetRate} {
+	for name, v := range map[string]float64{"throttleRate": f.ThrottleRate, "serverErrorRate": f.ServerErrorRate, "resetRate": f.ResetRate, "timeoutRate": f.TimeoutRate} {
 		if v < 0 || v > 1 {
 			errs = append(errs, fmt.Errorf("%s %v is not in [0, 1]", name, v))
 		}
 	}
-	if f.ThrottleRate+f.ServerErrorRate+f.ResetRate > 1 {
-		errs = append(errs, errors.New("throttleRate + serverErrorRate + resetRate must not exceed 1"))
+	if f.ThrottleRate+f.ServerErrorRate+f.ResetRate+f.TimeoutRate > 1 {
+		errs = append(errs, errors.New("throttleRate + serverErrorRate + resetRate + timeoutRate must not exceed 1"))
+	}
+	switch {
+	case f.HangSeconds < 0:
+		errs = append(errs, fmt.Errorf("hangSeconds %v is negative", f.HangSeconds))
+	case f.HangSeconds == 0:
+		f.HangSeconds = 30
 	}
 	switch f.NoDataAs {
 	case "":
@@ -58,6 +87,24 @@ func (f *faultSettings) validate() error {
 	case "NoDataFound", "204":
 	default:
 		errs = append(errs, fmt.Errorf(`noDataAs %q must be "204" or "NoDataFound"`, f.NoDataAs))
+	}
+	if len(f.ScopeErrors) > 0 {
+		norm := map[string]int{}
+		for sc, status := range f.ScopeErrors {
+			p, err := parseScope(sc)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("scopeErrors: %v", err))
+				continue
+			}
+			if status != http.StatusUnauthorized && status != http.StatusForbidden && status != http.StatusUnprocessableEntity {
+				errs = append(errs, fmt.Errorf("scopeErrors: status %d for %s must be 401, 403 or 422", status, sc))
+			}
+			norm[p.key] = status
+		}
+		f.ScopeErrors = norm
+	}
+	if f.LinkHost != "" && (strings.ContainsAny(f.LinkHost, "/?#@ ") || strings.TrimSpace(f.LinkHost) == "") {
+		errs = append(errs, fmt.Errorf("linkHost %q is not a host[:port]", f.LinkHost))
 	}
 	return errors.Join(errs...)
 }
@@ -68,8 +115,8 @@ type faultState struct {
 	seed     uint64
 	s        faultSettings
 	rng      *mrand.Rand
-	failed   map[string]bool // report keys that already failed once
-	expired  map[string]bool // blob keys that already expired once
+	once     map[string]bool   // "fault|key" of once-only faults that happened
+	expired  map[string]string // "expire|key" → the operation whose links expired
 	sequence uint64
 }
 
@@ -88,7 +135,7 @@ func (f *faultState) replace(s faultSettings) {
 	f.sequence++
 	f.s = s
 	f.rng = rngFor(f.seed, "faults", strconv.FormatUint(f.sequence, 10))
-	f.failed, f.expired = map[string]bool{}, map[string]bool{}
+	f.once, f.expired = map[string]bool{}, map[string]string{}
 }
 
 func (f *faultState) settings() faultSettings {
@@ -97,11 +144,12 @@ func (f *faultState) settings() faultSettings {
 	return f.s
 }
 
-// draw picks the fault for one request: "", "reset", "throttle" or "error".
+// draw picks the fault for one request: "", "reset", "throttle", "error" or
+// "timeout".
 func (f *faultState) draw() (string, *mrand.Rand) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	total := f.s.ResetRate + f.s.ThrottleRate + f.s.ServerErrorRate
+	total := f.s.ResetRate + f.s.ThrottleRate + f.s.ServerErrorRate + f.s.TimeoutRate
 	if total == 0 {
 		return "", nil
 	}
@@ -111,8 +159,10 @@ func (f *faultState) draw() (string, *mrand.Rand) {
 		return "reset", f.rng
 	case u < f.s.ResetRate+f.s.ThrottleRate:
 		return "throttle", f.rng
-	case u < total:
+	case u < f.s.ResetRate+f.s.ThrottleRate+f.s.ServerErrorRate:
 		return "error", f.rng
+	case u < total:
+		return "timeout", f.rng
 	}
 	return "", nil
 }
@@ -124,33 +174,50 @@ func (f *faultState) intn(n int) int {
 	return f.rng.IntN(n)
 }
 
-// failOnce reports whether the report with this key fails now (the first
-// time it completes while failReportOnce is on).
-func (f *faultState) failOnce(key string) bool {
+// onceFor reports whether the once-only fault named by on (a setting) hits
+// key now: the first time per key while the setting is on.
+func (f *faultState) onceFor(on func(faultSettings) bool, fault, key string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.s.FailReportOnce || f.failed[key] {
+	k := fault + "|" + key
+	if !on(f.s) || f.once[k] {
 		return false
 	}
-	f.failed[key] = true
+	f.once[k] = true
 	return true
 }
 
-// expireOnce reports whether this blob's download is answered as expired
-// (the first download while expireLinksOnce is on).
-func (f *faultState) expireOnce(key string) bool {
+// failOnce reports whether the report with this key fails now (the first
+// time it completes while failReportOnce is on).
+func (f *faultState) failOnce(key string) bool {
+	return f.onceFor(func(s faultSettings) bool { return s.FailReportOnce }, "fail", key)
+}
+
+// expireOnce reports whether a download of report opID is answered as
+// expired: every link of the first report of each window (key) that is
+// downloaded while expireLinksOnce is on; a report requested again works.
+func (f *faultState) expireOnce(key, opID string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.s.ExpireLinksOnce || f.expired[key] {
+	if !f.s.ExpireLinksOnce {
 		return false
 	}
-	f.expired[key] = true
-	return true
+	k := "expire|" + key
+	if f.expired[k] == "" {
+		f.expired[k] = opID
+	}
+	return f.expired[k] == opID
+}
+
+// pastValidTillOnce reports whether the report with this key is served with
+// a validTill that has passed (the first time it completes).
+func (f *faultState) pastValidTillOnce(key string) bool {
+	return f.onceFor(func(s faultSettings) bool { return s.PastValidTillOnce }, "validtill", key)
 }
 
 // injectFault applies a drawn fault to an ARM or download request. It
 // returns true when the request was answered (or its connection reset).
-func (s *sim) injectFault(rec *recorder, kind string) bool {
+func (s *sim) injectFault(rec *recorder, r *http.Request, kind string) bool {
 	fault, _ := s.faults.draw()
 	switch fault {
 	case "reset":
@@ -171,7 +238,11 @@ func (s *sim) injectFault(rec *recorder, kind string) bool {
 			t(s, rec)
 			return true
 		}
-		s.throttle(rec, s.cfg.retryAfter, "Too many requests. Please retry.")
+		s.throttle(rec, s.cfg.retryAfter, `Request is throttled. Retry after waiting for the time specified in the "retry-after" header.`)
+		return true
+	case "timeout":
+		s.stats.add(func(st *stats) { st.Timeouts++ })
+		s.hang(rec, r, kind)
 		return true
 	case "error":
 		s.stats.add(func(st *stats) { st.ServerErrors++ })
@@ -189,6 +260,27 @@ func (s *sim) injectFault(rec *recorder, kind string) bool {
 		return true
 	}
 	return false
+}
+
+// hang answers as a service that takes too long: it waits HangSeconds, or
+// until the client gives up. ARM then answers 504 GatewayTimeout; a download
+// sends its headers and half its body first, and is reset after the wait.
+func (s *sim) hang(rec *recorder, r *http.Request, kind string) {
+	wait := time.Duration(s.faults.settings().HangSeconds * float64(time.Second))
+	// With the body read, the server notices when the client hangs up.
+	io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+	if kind == kindDownload {
+		s.serveStalled(rec, r, wait)
+		return
+	}
+	select {
+	case <-time.After(wait):
+	case <-r.Context().Done():
+		rec.markReset()
+		return
+	}
+	writeARMError(rec, http.StatusGatewayTimeout, "GatewayTimeout",
+		"The gateway did not receive a response from 'Microsoft.CostManagement' within the specified time period.")
 }
 
 // throttle answers 429 with Retry-After and Cost Management's rate-limit

@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 const week = `{"timePeriod":{"start":"2026-11-01","end":"2026-11-07"}}`
@@ -198,7 +201,7 @@ func TestFaultSettings(t *testing.T) {
 	_, b := e.do("GET", "/_sim/faults", "", nil)
 	var f faultSettings
 	json.Unmarshal(b, &f)
-	if f != (faultSettings{ThrottleRate: 0.3, ServerErrorRate: 0.1, ResetRate: 0.05, FailReportOnce: true, ExpireLinksOnce: true, NoDataAs: "204"}) {
+	if !reflect.DeepEqual(f, faultSettings{ThrottleRate: 0.3, ServerErrorRate: 0.1, ResetRate: 0.05, HangSeconds: 30, FailReportOnce: true, ExpireLinksOnce: true, NoDataAs: "204"}) {
 		t.Errorf("settings = %+v", f)
 	}
 
@@ -270,5 +273,134 @@ func TestStats(t *testing.T) {
 	}
 	if st := e.stats(); st.Requests[kindCreate] != 0 || st.Operations != 0 {
 		t.Errorf("after reset: %+v", st)
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	e := newEnv(t, nil)
+	res := e.report(subScope, week)
+	arm := e.armHeaders()
+	e.setFaults(`{"timeoutRate":1,"hangSeconds":0.05}`)
+	resp, b := e.do("POST", "/"+subScope+"/providers/Microsoft.CostManagement/generateCostDetailsReport?api-version=2024-08-01", week, arm)
+	var ae armError
+	if resp.StatusCode != http.StatusGatewayTimeout || json.Unmarshal(b, &ae) != nil || ae.Error.Code != "GatewayTimeout" {
+		t.Fatalf("hung create: %d %s", resp.StatusCode, b)
+	}
+	// A download sends half its body, stalls, and is reset.
+	tr := e.srv.Client().Transport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true
+	c := &http.Client{Transport: tr}
+	dl, err := c.Get(res.Manifest.Blobs[0].BlobLink)
+	if err != nil {
+		t.Fatalf("stalled download: no headers: %v", err)
+	}
+	got, err := io.ReadAll(dl.Body)
+	dl.Body.Close()
+	if err == nil || dl.StatusCode != 200 || int64(len(got)) != dl.ContentLength/2 {
+		t.Errorf("stalled download: status %d, %d of %d bytes, err %v; want half the body and an error", dl.StatusCode, len(got), dl.ContentLength, err)
+	}
+	if st := e.stats(); st.Timeouts != 2 {
+		t.Errorf("timeouts = %d", st.Timeouts)
+	}
+}
+
+func TestScopeErrors(t *testing.T) {
+	e := newEnv(t, nil)
+	arm := e.armHeaders()
+	e.setFaults(`{"scopeErrors":{"/` + strings.ToUpper(subScope) + `":401,"` + eaAccount + `":403,"` + mcaProfile + `":422}}`)
+	for scope, want := range map[string]struct {
+		status        int
+		code, message string
+	}{
+		subScope:   {401, "InvalidAuthenticationTokenTenant", "The access token is from the wrong issuer 'https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/'"},
+		eaAccount:  {403, "AuthorizationFailed", "does not have authorization to perform action 'Microsoft.CostManagement/generateCostDetailsReport/action' over scope '/" + eaAccount + "'"},
+		mcaProfile: {422, "422", "Unsupported request. offer type: WebDirect for get detailed report request is not supported."},
+	} {
+		resp, b := e.do("POST", "/"+scope+"/providers/Microsoft.CostManagement/generateCostDetailsReport?api-version=2024-08-01", week, arm)
+		var ae armError
+		if resp.StatusCode != want.status || json.Unmarshal(b, &ae) != nil || ae.Error.Code != want.code || !strings.Contains(ae.Error.Message, want.message) {
+			t.Errorf("%s: %d %s, want %d %s %q", scope, resp.StatusCode, b, want.status, want.code, want.message)
+		}
+	}
+	if resp, b := e.create("providers/Microsoft.Billing/departments/12345", week); resp.StatusCode != 202 {
+		t.Errorf("another scope: %d %s", resp.StatusCode, b)
+	}
+	if st := e.stats(); st.ScopeErrors != 3 {
+		t.Errorf("scopeErrors = %d", st.ScopeErrors)
+	}
+}
+
+func TestCompleteOnCreate(t *testing.T) {
+	e := newEnv(t, nil)
+	e.setFaults(`{"completeOnCreate":true}`)
+	resp, b := e.create(subScope, week)
+	if resp.StatusCode != 200 || resp.Header.Get("Location") != "" {
+		t.Fatalf("create: %d %v", resp.StatusCode, resp.Header)
+	}
+	checkResultShape(t, b)
+	var res operationResult
+	if err := json.Unmarshal(b, &res); err != nil || res.Status != "Completed" || len(res.Manifest.Blobs) == 0 {
+		t.Fatalf("result %s", b)
+	}
+	e.download(res.Manifest.Blobs[0].BlobLink)
+	if st := e.stats(); st.CompletedOnCreate != 1 {
+		t.Errorf("completedOnCreate = %d", st.CompletedOnCreate)
+	}
+}
+
+func TestPastValidTillOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	e.setFaults(`{"pastValidTillOnce":true}`)
+	res := e.report(subScope, week)
+	till, err := time.Parse(time.RFC3339Nano, res.ValidTill)
+	if err != nil || !till.Before(e.clock.now()) {
+		t.Fatalf("validTill %q is not past (now %s)", res.ValidTill, e.clock.now())
+	}
+	resp, b := e.do("GET", res.Manifest.Blobs[0].BlobLink, "", nil)
+	if resp.StatusCode != 403 {
+		t.Fatalf("download of a dead link: %d", resp.StatusCode)
+	}
+	checkStorageError(t, resp.Header.Get("x-ms-error-code"), b, "AuthenticationFailed", "expired")
+	res = e.report(subScope, week)
+	if till, _ := time.Parse(time.RFC3339Nano, res.ValidTill); !till.After(e.clock.now()) {
+		t.Errorf("second report validTill %q", res.ValidTill)
+	}
+	e.download(res.Manifest.Blobs[0].BlobLink)
+	if st := e.stats(); st.PastValidTill != 1 {
+		t.Errorf("pastValidTill = %d", st.PastValidTill)
+	}
+}
+
+func TestLinkHost(t *testing.T) {
+	e := newEnv(t, nil)
+	e.setFaults(`{"linkHost":"evil.example.com"}`)
+	resp, _ := e.create(subScope, week)
+	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "https://evil.example.com/"+subScope+"/") {
+		t.Errorf("Location %q", loc)
+	}
+	e.setFaults(`{}`)
+	res := e.report(subScope, week)
+	e.setFaults(`{"linkHost":"evil.example.com"}`)
+	resp, b := e.do("GET", "/"+res.ID+"?api-version=2024-08-01", "", e.armHeaders())
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"blobLink":"https://evil.example.com/armreports/`) {
+		t.Errorf("result: %d %s", resp.StatusCode, b)
+	}
+	if st := e.stats(); st.ForeignLinks < 2 {
+		t.Errorf("foreignLinks = %d", st.ForeignLinks)
+	}
+}
+
+func TestNewFaultSettingsValidation(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, bad := range []string{
+		`{"timeoutRate":0.6,"throttleRate":0.6}`,
+		`{"hangSeconds":-1}`,
+		`{"scopeErrors":{"` + subScope + `":500}}`,
+		`{"scopeErrors":{"subscriptions/x/resourceGroups/y":403}}`,
+		`{"linkHost":"evil.example/path"}`,
+	} {
+		if resp, b := e.do("POST", "/_sim/faults", bad, nil); resp.StatusCode != 400 {
+			t.Errorf("POST %s: %d %s, want 400", bad, resp.StatusCode, b)
+		}
 	}
 }

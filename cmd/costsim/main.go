@@ -73,11 +73,20 @@
 //   - Restatements only happen through POST /_sim/restate, and late data (the
 //     day before -today and -today itself are ~70% complete at revision 0)
 //     only completes when the revision is bumped.
-//   - Faults: a report fails (failReportOnce) or its links expire
-//     (expireLinksOnce) once per window (scope, metric, period), so a client
-//     that requests the report again succeeds; POST /_sim/faults resets that
-//     memory. On blob downloads a throttle is Azure Storage's 503 ServerBusy
-//     and a server error its 500 InternalError.
+//   - Faults: a report fails (failReportOnce), the links of its first
+//     downloaded report expire (expireLinksOnce), or it is served with a
+//     validTill already past (pastValidTillOnce) once per window (scope,
+//     metric, period), so a client that requests the report again succeeds;
+//     POST /_sim/faults resets that memory. On blob downloads a throttle is
+//     Azure Storage's 503 ServerBusy and a server error its 500 InternalError.
+//     A timeout (timeoutRate) holds an ARM request for hangSeconds and then
+//     answers 504 GatewayTimeout; a download sends half its body, stalls and
+//     is reset. scopeErrors answers creates at a scope with 401 (ARM's text
+//     for a token of another tenant), 403 (ARM's AuthorizationFailed text,
+//     for billing scopes too, where the real service may word it otherwise)
+//     or 422 (the WebDirect text of cost-apis.md §1.3). completeOnCreate
+//     answers a create 200 with the result; linkHost puts another host in
+//     Location and blobLink.
 //   - The documented rate limits are not enforced unless -enforce-quota is set,
 //     and then only "2 calls per minute per scope" for creates and "2 calls per
 //     minute per operation" for polls.
@@ -86,7 +95,8 @@
 //     files it names say what each simplifies: Query sums are exact decimals,
 //     where the service rounds; export runs are synchronous). Subscriptions
 //     whose fourth group is "9a96" are pay-as-you-go: Cost Details answers
-//     them 422 (offer type WebDirect). There is no 413 for oversized reports.
+//     them 422 (offer type WebDirect), as it answers the scopes of the
+//     scopeErrors fault. There is no 413 for oversized reports.
 //   - Reports and operations live in memory and are dropped 2 × -link-ttl after
 //     they complete (or after they are created, if never polled to the end).
 //     Generation costs roughly 30 µs of CPU per line.

@@ -107,7 +107,7 @@ func (s *sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if kind == kindCreate || kind == kindPoll || kind == kindDownload || sourceKinds[kind] {
-		if s.injectFault(rec, kind) {
+		if s.injectFault(rec, r, kind) {
 			return
 		}
 	}
@@ -207,6 +207,7 @@ type stats struct {
 	Throttled         int                       `json:"throttled"`
 	ServerErrors      int                       `json:"serverErrors"`
 	Resets            int                       `json:"resets"`
+	Timeouts          int                       `json:"timeouts"`
 	QuotaRejected     int                       `json:"quotaRejected"`
 	MissingClientType int                       `json:"missingClientType"`
 	ClientTypes       map[string]int            `json:"clientTypes"`
@@ -215,6 +216,10 @@ type stats struct {
 	ExpiredLinks      int                       `json:"expiredLinks"`
 	NoContent         int                       `json:"noContent"`
 	NoDataFound       int                       `json:"noDataFound"`
+	PastValidTill     int                       `json:"pastValidTill"`
+	CompletedOnCreate int                       `json:"completedOnCreate"`
+	ScopeErrors       int                       `json:"scopeErrors"`
+	ForeignLinks      int                       `json:"foreignLinks"`
 }
 
 func newStats() *stats {
@@ -250,9 +255,10 @@ func (st *stats) snapshot() *stats {
 	defer st.mu.Unlock()
 	c := &stats{
 		Requests: map[string]int{}, Status: map[string]map[string]int{}, ClientTypes: map[string]int{},
-		Throttled: st.Throttled, ServerErrors: st.ServerErrors, Resets: st.Resets, QuotaRejected: st.QuotaRejected,
+		Throttled: st.Throttled, ServerErrors: st.ServerErrors, Resets: st.Resets, Timeouts: st.Timeouts, QuotaRejected: st.QuotaRejected,
 		MissingClientType: st.MissingClientType, Operations: st.Operations, FailedReports: st.FailedReports,
 		ExpiredLinks: st.ExpiredLinks, NoContent: st.NoContent, NoDataFound: st.NoDataFound,
+		PastValidTill: st.PastValidTill, CompletedOnCreate: st.CompletedOnCreate, ScopeErrors: st.ScopeErrors, ForeignLinks: st.ForeignLinks,
 	}
 	for k, v := range st.Requests {
 		c.Requests[k] = v
@@ -274,7 +280,8 @@ func (st *stats) snapshot() *stats {
 func (st *stats) reset() {
 	st.add(func(st *stats) {
 		st.Requests, st.Status, st.ClientTypes = map[string]int{}, map[string]map[string]int{}, map[string]int{}
-		st.Throttled, st.ServerErrors, st.Resets, st.QuotaRejected, st.MissingClientType = 0, 0, 0, 0, 0
+		st.Throttled, st.ServerErrors, st.Resets, st.Timeouts, st.QuotaRejected, st.MissingClientType = 0, 0, 0, 0, 0, 0
 		st.Operations, st.FailedReports, st.ExpiredLinks, st.NoContent, st.NoDataFound = 0, 0, 0, 0, 0
+		st.PastValidTill, st.CompletedOnCreate, st.ScopeErrors, st.ForeignLinks = 0, 0, 0, 0
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/shopspring/decimal"
 
@@ -26,23 +25,9 @@ const (
 	mcaBP   = "providers/Microsoft.Billing/billingAccounts/5e98e158-1111-2222-3333-444455556666:a1b2c3d4-5555-6666-7777-888899990000_2019-05-31/billingProfiles/AB12-CD34-EF5-GH6"
 )
 
-// simCredential gets tokens from the simulator's identity endpoint.
-type simCredential struct{ e *env }
-
-func (c simCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return azcore.AccessToken{Token: c.e.token(strings.TrimSuffix(o.Scopes[0], ".default")), ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
-
-// costClient is costsync's client on the simulator, with no SDK retries.
-func (e *env) costClient() *costapi.Client {
-	e.t.Helper()
-	c, err := costapi.New(simCredential{e}, &costapi.Options{
-		Endpoint:      e.srv.URL,
-		ClientOptions: policy.ClientOptions{Transport: e.client, Retry: policy.RetryOptions{MaxRetries: -1}},
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+// sourceClient is costsync's client on the simulator, with no SDK retries.
+func (e *env) sourceClient() *costapi.Client {
+	c, _ := e.costClient(func(o *costapi.Options) { o.ClientOptions.Retry = policy.RetryOptions{MaxRetries: -1} })
 	return c
 }
 
@@ -82,7 +67,7 @@ func compareDays(t *testing.T, what string, want, got map[string]decimal.Decimal
 
 func TestQueryTwelvePagesMatchTruth(t *testing.T) {
 	e := newEnv(t, nil)
-	c := e.costClient()
+	c := e.sourceClient()
 	ctx := context.Background()
 	sc := apiScope(t, eaSub)
 	def := costapi.DailyCostQuery("ActualCost", "2026-10-01", "2026-10-31")
@@ -121,7 +106,7 @@ func TestQueryTwelvePagesMatchTruth(t *testing.T) {
 
 func TestQueryNextLinkNeedsTheSameBody(t *testing.T) {
 	e := newEnv(t, nil)
-	c := e.costClient()
+	c := e.sourceClient()
 	ctx := context.Background()
 	sc := apiScope(t, eaSub)
 	p, err := c.Query(ctx, sc, costapi.DailyCostQuery("ActualCost", "2026-10-01", "2026-10-31"), "", &costapi.QueryOptions{Top: 5})
@@ -140,7 +125,7 @@ func TestQueryNextLinkNeedsTheSameBody(t *testing.T) {
 
 func TestQueryShapes(t *testing.T) {
 	e := newEnv(t, nil)
-	c := e.costClient()
+	c := e.sourceClient()
 	ctx := context.Background()
 	sc := apiScope(t, mcaBP)
 	from, to := "2026-10-01", "2026-10-31"
@@ -224,7 +209,7 @@ func TestQueryShapes(t *testing.T) {
 
 func TestQueryThrottleQPU(t *testing.T) {
 	e := newEnv(t, func(c *config) { c.enforceQuota = true })
-	c := e.costClient()
+	c := e.sourceClient()
 	ctx := context.Background()
 	sc := apiScope(t, eaSub)
 	def := costapi.DailyCostQuery("ActualCost", "2026-10-01", "2026-10-31")
@@ -239,7 +224,7 @@ func TestQueryThrottleQPU(t *testing.T) {
 
 	// A throttle fault answers with the QPU header only: the client takes it.
 	e2 := newEnv(t, func(c *config) { c.faults.ThrottleRate = 1; c.retryAfter = 7 })
-	_, err = e2.costClient().Query(ctx, sc, def, "", nil)
+	_, err = e2.sourceClient().Query(ctx, sc, def, "", nil)
 	if ce, ok := costapi.AsError(err); !ok || ce.StatusCode != 429 || ce.RetryAfter != 8*time.Second {
 		t.Fatalf("throttle fault: %v, want 429 waiting the qpu-retry-after 8s", err)
 	}
@@ -255,7 +240,7 @@ func TestUsageDetailsPagesMatchTruth(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nil)
-			c := e.costClient()
+			c := e.sourceClient()
 			sc := apiScope(t, tc.scope)
 			from, to := "2026-10-01", "2026-10-10"
 			req := costapi.UsageDetailsRequest{Metric: "ActualCost", From: from, To: to, Top: 97}
@@ -293,7 +278,7 @@ func TestUsageDetailsPagesMatchTruth(t *testing.T) {
 
 func TestCostDetailsRefusesPayAsYouGo(t *testing.T) {
 	e := newEnv(t, nil)
-	c := e.costClient()
+	c := e.sourceClient()
 	_, err := c.RequestReport(context.Background(), apiScope(t, paygSub), costapi.ReportRequest{Metric: "ActualCost", From: "2026-10-01", To: "2026-10-01"})
 	if !costapi.IsUnsupportedOffer(err) || !strings.Contains(err.Error(), "WebDirect") {
 		t.Fatalf("pay-as-you-go report: %v, want 422 naming WebDirect", err)
@@ -307,7 +292,7 @@ func TestUsageAggregatesByReportedTime(t *testing.T) {
 	for _, gran := range []string{costapi.Daily, costapi.Hourly} {
 		t.Run(gran, func(t *testing.T) {
 			e := newEnv(t, func(c *config) { c.pageRows = 40; c.rowsPerDay = 10 })
-			c := e.costClient()
+			c := e.sourceClient()
 			sc := apiScope(t, eaSub)
 			from := time.Date(2026, 10, 5, 0, 0, 0, 0, time.UTC)
 			to := time.Date(2026, 10, 7, 0, 0, 0, 0, time.UTC)
@@ -365,7 +350,7 @@ func TestUsageAggregatesByReportedTime(t *testing.T) {
 
 func TestUsageAggregatesTimeRules(t *testing.T) {
 	e := newEnv(t, nil)
-	c := e.costClient()
+	c := e.sourceClient()
 	sc := apiScope(t, eaSub)
 	midnight := time.Date(2026, 10, 5, 0, 0, 0, 0, time.UTC)
 	cest := time.FixedZone("CEST", 2*3600)

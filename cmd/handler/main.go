@@ -42,6 +42,9 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration warning", "warning", w)
+	}
 	deps, err := build(cfg, log)
 	if err != nil {
 		return err
@@ -85,7 +88,7 @@ func build(cfg *config.Config, log *slog.Logger) (*handlers.Deps, error) {
 
 // deps builds the handlers' dependencies on a credential.
 func deps(cfg *config.Config, cred azcore.TokenCredential, log *slog.Logger) (*handlers.Deps, error) {
-	cost, err := costapi.New(cred, &costapi.Options{Cloud: cfg.Cloud, Endpoint: cfg.ARMEndpoint, AllowedHosts: cfg.AllowedHosts})
+	cost, err := costapi.New(cred, &costapi.Options{Cloud: cfg.Cloud, Endpoint: cfg.ARMEndpoint, AllowedHosts: cfg.AllowedHosts, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}

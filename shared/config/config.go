@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,11 @@ type Config struct {
 	MaxPolls int
 	// Today overrides the current date (tests); zero means the clock.
 	Today time.Time
+
+	// Warnings are settings that are valid but may not do what is meant
+	// (scopes whose overlap the paths cannot rule out); the handler logs
+	// them at start-up.
+	Warnings []string
 
 	// LegacyExports names the native exports of the older partitioned
 	// format (_manifest.json, 2021-01-01), whose manifest does not say the
@@ -138,10 +144,10 @@ func Load(getenv func(string) string) (*Config, error) {
 	if cloud == "" {
 		cloud = "public"
 	}
-	if cl, ok := costapi.Clouds[strings.ToLower(cloud)]; ok {
+	if cl, err := costapi.LookupCloud(cloud); err == nil {
 		c.Cloud = cl
 	} else {
-		bad(KeyCloud, "%q is not one of public, china, usgov", cloud)
+		bad(KeyCloud, "%v", err)
 	}
 	for _, h := range splitList(get(KeyAllowedHosts)) {
 		if strings.ContainsAny(h, "/?#@") {
@@ -149,6 +155,13 @@ func Load(getenv func(string) string) (*Config, error) {
 			continue
 		}
 		c.AllowedHosts = append(c.AllowedHosts, h)
+	}
+	if u, err := url.Parse(c.ARMEndpoint); c.ARMEndpoint != "" && err == nil && u.Host != "" && c.Cloud.ARM != "" {
+		// Links are followed only to the cloud's hosts and the allowed ones:
+		// an endpoint elsewhere (the local simulator) must be listed.
+		if arm, _ := url.Parse(c.Cloud.ARM); !strings.EqualFold(u.Host, arm.Host) && !slices.ContainsFunc(c.AllowedHosts, func(h string) bool { return strings.EqualFold(h, u.Host) }) {
+			bad(KeyARMEndpoint, "host %s is neither the %s cloud's ARM host nor listed in %s", u.Host, c.Cloud.Name, KeyAllowedHosts)
+		}
 	}
 
 	scopes := splitList(get(KeyScopes))
@@ -163,8 +176,12 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		c.Scopes = append(c.Scopes, sc)
 	}
-	if err := checkOverlap(c.Scopes); err != nil {
+	overlaps, notes := costapi.Overlap(c.Scopes)
+	for _, err := range overlaps {
 		bad(KeyScopes, "%v", err)
+	}
+	for _, n := range notes {
+		c.Warnings = append(c.Warnings, KeyScopes+": "+n)
 	}
 
 	c.Metrics = splitList(get(KeyMetrics))
@@ -244,30 +261,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// checkOverlap refuses configured scopes of which one contains another (a
-// billing account and one of its departments, say): both would report the
-// same costs and chargeback would count them twice. Subscriptions cannot be
-// placed under billing scopes without a network call, so a subscription next
-// to an EA or MCA billing scope is refused only by the Cost Management issue's
-// later check; here the path-containment rule applies.
-func checkOverlap(scopes []costapi.Scope) error {
-	var errs []error
-	for i, a := range scopes {
-		for j, b := range scopes {
-			if i == j {
-				continue
-			}
-			ak, bk := a.Key(), b.Key()
-			if ak == bk && i < j {
-				errs = append(errs, fmt.Errorf("scope %q is configured twice", a.Path))
-			} else if ak != bk && strings.HasPrefix(bk, ak+"/") {
-				errs = append(errs, fmt.Errorf("scope %q contains %q: its costs would be counted twice; configure one of them", a.Path, b.Path))
-			}
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func slicesContainsFold(list []string, s string) bool {

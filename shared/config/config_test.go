@@ -47,14 +47,61 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// Scopes whose costs would be counted twice are refused, each pair named;
+// what the paths cannot rule out is a warning.
 func TestOverlappingScopes(t *testing.T) {
-	m := valid()
-	m[KeyScopes] = "providers/Microsoft.Billing/billingAccounts/12345,providers/Microsoft.Billing/billingAccounts/12345/departments/7"
-	if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "counted twice") {
-		t.Errorf("overlap: %v", err)
+	const ea = "providers/Microsoft.Billing/billingAccounts/12345"
+	for _, tc := range []struct {
+		scopes, err, warning string
+	}{
+		{ea + "," + ea + "/departments/7", "counted twice", ""},
+		{"subscriptions/00000000-0000-0000-0000-000000000001,SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001", "configured twice", ""},
+		{ea + ";providers/Microsoft.Billing/enrollmentAccounts/3", "does not name its enrollment", ""},
+		{"subscriptions/00000000-0000-0000-0000-000000000001;" + ea, "", "cannot check"},
+		{ea + "/departments/7;" + ea + "/departments/8", "", ""},
+	} {
+		m := valid()
+		m[KeyScopes] = tc.scopes
+		c, err := Load(env(m))
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), KeyScopes) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: %v, want %q", tc.scopes, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tc.scopes, err)
+		case tc.warning == "" && len(c.Warnings) != 0:
+			t.Errorf("%s: warnings %v", tc.scopes, c.Warnings)
+		case tc.warning != "" && (len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], tc.warning) || !strings.Contains(c.Warnings[0], KeyScopes)):
+			t.Errorf("%s: warnings %v, want %q", tc.scopes, c.Warnings, tc.warning)
+		}
 	}
-	m[KeyScopes] = "subscriptions/00000000-0000-0000-0000-000000000001,SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001"
-	if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "twice") {
-		t.Errorf("duplicate: %v", err)
+}
+
+// The cloud comes from one table; an ARM endpoint elsewhere (the local
+// simulator) must be on the allow-list.
+func TestCloudAndEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		cloud, endpoint, allowed, err string
+	}{
+		{"China", "", "", ""},
+		{"usgov", "https://management.usgovcloudapi.net", "", ""},
+		{"public", "https://127.0.0.1:8443", "127.0.0.1:8443", ""},
+		{"public", "https://127.0.0.1:8443", "", KeyAllowedHosts},
+		{"china", "https://management.azure.com", "", "china cloud's ARM host"},
+		{"moon", "", "", "china, public, usgov"},
+	} {
+		m := valid()
+		m[KeyCloud], m[KeyARMEndpoint], m[KeyAllowedHosts] = tc.cloud, tc.endpoint, tc.allowed
+		c, err := Load(env(m))
+		if tc.err == "" {
+			if err != nil || !strings.EqualFold(c.Cloud.Name, tc.cloud) {
+				t.Errorf("%+v: %v", tc, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%+v: %v, want %q", tc, err, tc.err)
+		}
 	}
 }

@@ -121,7 +121,7 @@ func (c *Client) UsageAggregates(ctx context.Context, scope Scope, r UsageAggreg
 		return nil, &Error{Op: "usage aggregates", Scope: scope, Err: fmt.Errorf("decode page: %w", err)}
 	}
 	if res.NextLink != "" {
-		if err := c.checkLink(res.NextLink, false); err != nil {
+		if err := c.checkLink("usage aggregates", res.NextLink, false); err != nil {
 			return nil, err
 		}
 	}

@@ -108,7 +108,7 @@ func (c *Client) UsageDetails(ctx context.Context, scope Scope, r UsageDetailsRe
 		}
 	}
 	if res.NextLink != "" {
-		if err := c.checkLink(res.NextLink, false); err != nil {
+		if err := c.checkLink("usage details", res.NextLink, false); err != nil {
 			return nil, err
 		}
 	}

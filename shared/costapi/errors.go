@@ -1,15 +1,20 @@
 package costapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
 
 // Error is a failed Cost Management call, with the facts a caller needs to
-// decide between waiting, retrying and giving up.
+// decide between waiting, retrying and giving up. Its text never holds a
+// URL's query string (a SAS signature) nor a token.
 type Error struct {
 	Op         string
 	Scope      Scope
@@ -18,15 +23,21 @@ type Error struct {
 	Message    string // the service's message, or ours
 	// RetryAfter is the largest wait the service asked for (429, 503).
 	RetryAfter time.Duration
+	// QuotaRemaining is the smallest x-ms-ratelimit-remaining-* value of
+	// the answer, -1 when it carried none.
+	QuotaRemaining int
 	// Retryable: network errors, timeouts, 408, 429, 5xx.
 	Retryable bool
 	// Throttled: the service answered 429.
 	Throttled bool
-	// LinkExpired: a report download link was refused; request the report again.
+	// LinkExpired: a report download link no longer works; request the
+	// report again.
 	LinkExpired bool
 	// Untrusted: a link pointed somewhere it must not.
 	Untrusted bool
-	Err       error
+	// Invalid: the request breaks a documented limit and was not sent.
+	Invalid bool
+	Err     error
 }
 
 func (e *Error) Error() string {
@@ -47,34 +58,35 @@ func (e *Error) Error() string {
 	if e.Err != nil {
 		fmt.Fprintf(&b, ": %v", e.Err)
 	}
-	return b.String()
+	return redactText(b.String())
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// requiredRole names the role a principal needs to read costs at a scope kind.
-func requiredRole(k ScopeKind) string {
+// RequiredRole names the role a principal needs to read costs at a scope
+// kind (cost-apis.md, prior-art.md §4.11).
+func RequiredRole(k ScopeKind) string {
 	switch k {
 	case Subscription:
 		return "Cost Management Reader (or Reader) on the subscription"
 	case EABillingAccount:
-		return "Enterprise Administrator (read only) on the enrollment"
+		return "the EA enrollment reader role (Enterprise Administrator, read only) on the enrollment"
 	case EADepartment:
-		return "Department Reader (or Department Admin) on the department"
+		return "the EA department reader role (Department Admin, read only) on the department, or the enrollment reader role"
 	case EAEnrollment:
-		return "Account Owner on the enrollment account (or an enrollment reader)"
+		return "Account Owner of the EA enrollment account, or the EA enrollment reader role"
 	case MCABillingAccount:
-		return "Billing account reader on the billing account"
+		return "MCA billing account reader on the billing account"
 	case MCABillingProfile, MCACustomer:
-		return "Billing profile reader on the billing profile"
+		return "MCA billing profile reader on the billing profile"
 	case MCAInvoiceSection:
-		return "Invoice section reader on the invoice section"
+		return "MCA invoice section reader on the invoice section (or billing profile reader)"
 	}
 	return "a cost-reading role on the scope"
 }
 
 func responseError(op string, scope Scope, resp *http.Response, body []byte) *Error {
-	e := &Error{Op: op, Scope: scope, StatusCode: resp.StatusCode}
+	e := &Error{Op: op, Scope: scope, StatusCode: resp.StatusCode, QuotaRemaining: quotaRemaining(resp.Header)}
 	var arm struct {
 		Error struct {
 			Code    string `json:"code"`
@@ -94,10 +106,46 @@ func responseError(op string, scope Scope, resp *http.Response, body []byte) *Er
 	case s == http.StatusRequestTimeout || s >= 500:
 		e.Retryable = true
 		e.RetryAfter = retryAfter(resp.Header, 0)
-	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		if scope.Path != "" {
-			e.Message = strings.TrimSpace(e.Message + " (the identity needs " + requiredRole(scope.Kind) + ")")
-		}
+	case s == http.StatusUnauthorized && scope.Path != "":
+		e.Message = strings.TrimSpace(e.Message + " (check the managed identity and COSTSYNC_CLOUD; the identity needs " + RequiredRole(scope.Kind) + ")")
+	case s == http.StatusForbidden && scope.Path != "":
+		e.Message = strings.TrimSpace(e.Message + " (the identity needs " + RequiredRole(scope.Kind) + ")")
 	}
 	return e
+}
+
+// transportError is a call that got no answer: a reset connection, a
+// timeout, a DNS failure. It is retryable; the URL in the error (net/http
+// puts the whole URL, SAS included, in it) loses its query string.
+func transportError(op string, scope Scope, err error) *Error {
+	msg := ""
+	if errors.Is(err, context.DeadlineExceeded) {
+		msg = "timed out"
+	}
+	return &Error{Op: op, Scope: scope, Message: msg, Err: redactErr(err), Retryable: true, QuotaRemaining: -1}
+}
+
+// redactErr returns err with the URL of a *url.Error stripped of its query.
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &url.Error{Op: ue.Op, URL: redactText(ue.URL), Err: ue.Err}
+	}
+	return err
+}
+
+// redactURL is u without user info and query: scheme, host and path.
+func redactURL(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+var (
+	reQuery = regexp.MustCompile(`(?i)(\b[a-z][a-z0-9+.-]*://[^\s"'?#]*)\?[^\s"'#<>]*`)
+	reSig   = regexp.MustCompile(`(?i)\bsig=[^&\s"'<>]*`)
+)
+
+// redactText replaces the query string of every URL in s with "?REDACTED",
+// and any other SAS signature (a relative link, say) with "sig=REDACTED".
+func redactText(s string) string {
+	return reSig.ReplaceAllString(reQuery.ReplaceAllString(s, "$1?REDACTED"), "sig=REDACTED")
 }

@@ -23,7 +23,7 @@ const maxPage = 64 << 20
 // the waits the service asked for. A link (nextLink) is followed only when
 // it is https and on an allowed host.
 func (c *Client) call(ctx context.Context, op string, scope Scope, method, link string, body []byte) (*http.Response, []byte, error) {
-	if err := c.checkLink(link, false); err != nil {
+	if err := c.checkLink(op, link, false); err != nil {
 		return nil, nil, err
 	}
 	req, err := runtime.NewRequest(ctx, method, link)

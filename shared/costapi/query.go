@@ -203,7 +203,7 @@ func (c *Client) Query(ctx context.Context, scope Scope, def *QueryDefinition, n
 	page.QPUConsumed = resp.Header.Get("x-ms-ratelimit-microsoft.costmanagement-qpu-consumed")
 	page.QPURemaining = resp.Header.Get("x-ms-ratelimit-microsoft.costmanagement-qpu-remaining")
 	if page.NextLink != "" {
-		if err := c.checkLink(page.NextLink, false); err != nil {
+		if err := c.checkLink("query", page.NextLink, false); err != nil {
 			return nil, err
 		}
 	}
