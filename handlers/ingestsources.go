@@ -29,11 +29,12 @@ func partReader(m *landing.Manifest, p landing.Part, r io.Reader, o *costcsv.Opt
 	case p.Format == landing.FormatCSVGzip:
 		gz, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, permanent(fmt.Errorf("part %s: not gzip: %w", p.Blob, err))
+			return nil, &costcsv.HeaderError{File: p.Blob, Reason: "not gzip: " + err.Error()}
 		}
 		return costcsv.NewReader(gz, o)
 	case p.Format != "" && p.Format != landing.FormatCSV:
-		return nil, permanent(fmt.Errorf("part %s: format %q cannot be read yet", p.Blob, p.Format))
+		// A *HeaderError: no retry can read it.
+		return nil, &costcsv.HeaderError{File: p.Blob, Reason: fmt.Sprintf("format %q cannot be read yet", p.Format)}
 	}
 	return costcsv.NewReader(r, o)
 }
