@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -42,8 +43,13 @@ const queryKey = "q1"
 // aggRows builds aggregate documents: one per resource group and day.
 func aggRows(scope string, gen int64, query string, rows map[string][]string) []store.Aggregate {
 	var out []store.Aggregate
-	for date, costs := range rows {
-		for i, c := range costs {
+	dates := make([]string, 0, len(rows))
+	for d := range rows {
+		dates = append(dates, d)
+	}
+	slices.Sort(dates)
+	for _, date := range dates {
+		for i, c := range rows[date] {
 			a := store.NewAggregate(scope, metric, query, "Daily", date, "EUR",
 				map[string]string{"ResourceGroup": fmt.Sprintf("rg-%d", i)},
 				map[string]decimal.Decimal{"Cost": decimal.RequireFromString(c)})
