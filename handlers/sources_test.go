@@ -443,3 +443,34 @@ func TestVerifyAgainstQuery(t *testing.T) {
 		t.Fatalf("verify = %+v", got)
 	}
 }
+
+// TestUsageAggregatesHourlyRange: Hourly asks up to the last whole hour,
+// and usage not reported yet is refused rather than landed as an empty day.
+func TestUsageAggregatesHourlyRange(t *testing.T) {
+	f := &fakeSources{aggregates: []*costapi.UsageAggregatesPage{{}}}
+	r := newRig(t, nil).withSources(f)
+	now := time.Date(2023, 9, 22, 13, 47, 12, 0, time.UTC)
+	r.srv.d.Now = func() time.Time { return now }
+	w := window.Window{Scope: testScope, Metric: "Usage", From: "2023-09-21", To: "2023-09-21"}
+	msg, _ := NewSourceMessage(SourceRequest{Source: landing.SourceUsageAggregates, Window: w, Granularity: costapi.Hourly})
+	r.run(t, msg)
+	req := f.aggRequests[0]
+	if want := time.Date(2023, 9, 22, 13, 0, 0, 0, time.UTC); !req.ReportedEnd.Equal(want) || req.Granularity != costapi.Hourly {
+		t.Fatalf("hourly request %+v, want the end at %s", req, want)
+	}
+	if err := req.Validate(); err != nil {
+		t.Fatalf("the request breaks the API's rules: %v", err)
+	}
+	lw, _ := LedgerWindow(SourceRequest{Source: landing.SourceUsageAggregates, Window: w, Granularity: costapi.Hourly})
+	if lw.Metric != "UsageAggregates:Hourly" {
+		t.Errorf("ledger metric %q", lw.Metric)
+	}
+
+	future := window.Window{Scope: testScope, Metric: "Usage", From: "2023-09-23", To: "2023-09-23"}
+	msg, _ = NewSourceMessage(SourceRequest{Source: landing.SourceUsageAggregates, Window: future})
+	body, _ := json.Marshal(msg)
+	code, resp := r.post(t, "ProcessWindow", queueReq(body, 1))
+	if code != 200 || !strings.Contains(strings.Join(resp.Logs, " "), "not reported yet") {
+		t.Fatalf("a window in the future: %d %v", code, resp.Logs)
+	}
+}
