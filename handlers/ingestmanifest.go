@@ -115,7 +115,7 @@ func (s *Server) ingestPart(ctx context.Context, m *landing.Manifest, i int, p l
 		return stats, 0, err
 	}
 	defer rc.Close()
-	rd, err := partReader(m, p, rc, &costcsv.Options{File: p.Blob, Part: i, Services: s.d.Services}) // ingestsources.go
+	rd, err := s.partReader(ctx, m, p, rc, &costcsv.Options{File: p.Blob, Part: i, Services: s.d.Services}) // ingestsources.go
 	if err != nil {
 		var he *costcsv.HeaderError
 		if errors.As(err, &he) {

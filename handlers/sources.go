@@ -42,6 +42,8 @@ type SourceAPI interface {
 type SourceLanding interface {
 	PutPage(ctx context.Context, w window.Window, generation int64, index int, format string, r io.Reader) (landing.Part, error)
 	ListPages(ctx context.Context, w window.Window, generation int64) ([]landing.Part, error)
+	// OpenPartAt opens a part for random access (Parquet).
+	OpenPartAt(ctx context.Context, p landing.Part) (io.ReaderAt, int64, error)
 }
 
 // SourceStore is what the sources need of Cosmos DB beyond Store;

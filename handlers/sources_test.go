@@ -53,6 +53,16 @@ func (l *fakeLanding) ListPages(ctx context.Context, w window.Window, gen int64)
 	return out, nil
 }
 
+func (l *fakeLanding) OpenPartAt(ctx context.Context, p landing.Part) (io.ReaderAt, int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.parts[p.Blob]
+	if !ok {
+		return nil, 0, landing.ErrPartMissing
+	}
+	return bytes.NewReader(b), int64(len(b)), nil
+}
+
 func sortParts(ps []landing.Part) {
 	for i := range ps {
 		for j := i + 1; j < len(ps); j++ {
