@@ -7,7 +7,7 @@ NPM_DIR := tools/npm
 STAMP   := $(NPM_DIR)/node_modules/.installed
 CMDS    := handler devhost costsim localrun chaos costsync
 
-.PHONY: all deps build run test unit bench chaos package clean
+.PHONY: all deps build run test unit bench chaos package clean chromium
 
 all: build
 
@@ -26,11 +26,18 @@ run: deps build
 
 # Every test: vet, unit and integration tests (the local stack's tests fail,
 # not skip, under CI), and the parser's and payload decoder's fuzz targets.
-test: deps build
+test: deps build chromium
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime 30s ./shared/costcsv/
 	$(GO) test -run '^$$' -fuzz '^FuzzString$$' -fuzztime 10s ./shared/invocation/
+
+# The coverage page test renders the page in headless Chromium: Debian's
+# package, installed here when missing (CI runs as root with apt reachable).
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; }
 
 # Unit tests only (no local stack needed).
 unit:
