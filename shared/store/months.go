@@ -42,8 +42,10 @@ type Month struct {
 	Month string     `json:"month"`
 	State MonthState `json:"state"`
 	// Planned are the close days (YYYY-MM-DD of the next month) whose
-	// re-pull has been enqueued, in order.
-	Planned []string `json:"planned"`
+	// re-pull has been enqueued, in order; LastPlannedAt is when the latest
+	// re-pull was enqueued (a pull of a later generation answers it).
+	Planned       []string  `json:"planned"`
+	LastPlannedAt time.Time `json:"lastPlannedAt,omitzero"`
 	// Pulls are the re-pulls that completed, oldest first.
 	Pulls []MonthPull `json:"pulls"`
 	// LastDays are the rows and exact totals per day and currency of the
