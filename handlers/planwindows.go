@@ -120,6 +120,9 @@ func busy(wd *store.Window) bool {
 // closing. It returns the month windows to pull now.
 func (s *Server) closeMonths(ctx context.Context, scope string, now time.Time) ([]window.Window, error) {
 	cfg := s.d.Config
+	if len(cfg.CloseDays) == 0 {
+		return nil, nil // months are not re-pulled (COSTSYNC_CLOSE_DAYS=none)
+	}
 	docs, err := s.d.Store.ListMonths(ctx, scope)
 	if err != nil {
 		return nil, retryable(fmt.Errorf("list months of %s: %w", scope, err))

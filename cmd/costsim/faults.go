@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 )
 
 // faultSettings are the injected failures (POST /_sim/faults, -faults).
@@ -234,41 +233,4 @@ func resetConnection(w http.ResponseWriter) {
 		tcp.SetLinger(0)
 	}
 	raw.Close()
-}
-
-// quota enforces, with -enforce-quota, the documented "2 calls per minute"
-// per scope (creates) and per operation id (polls).
-type quota struct {
-	mu    sync.Mutex
-	calls map[string][]time.Time
-}
-
-func newQuota() *quota { return &quota{calls: map[string][]time.Time{}} }
-
-const quotaPerMinute = 2
-
-// enforce answers 429 and returns true when key is over its quota.
-func (q *quota) enforce(s *sim, w http.ResponseWriter, key string) bool {
-	if !s.cfg.enforceQuota {
-		return false
-	}
-	now := s.now()
-	q.mu.Lock()
-	recent := q.calls[key][:0:0]
-	for _, t := range q.calls[key] {
-		if now.Sub(t) < time.Minute {
-			recent = append(recent, t)
-		}
-	}
-	if len(recent) >= quotaPerMinute {
-		wait := int(time.Minute-now.Sub(recent[0]))/int(time.Second) + 1
-		q.calls[key] = recent
-		q.mu.Unlock()
-		s.stats.add(func(st *stats) { st.Throttled++; st.QuotaRejected++ })
-		s.throttle(w, wait, "Too many requests. The rate limit of 2 calls per minute for this scope or operation is exceeded. Please retry after the time in the retry-after headers.")
-		return true
-	}
-	q.calls[key] = append(recent, now)
-	q.mu.Unlock()
-	return false
 }

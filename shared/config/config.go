@@ -54,7 +54,8 @@ type Config struct {
 	Today time.Time
 
 	// CloseDays are the days of the next month on which PlanWindows pulls a
-	// closing month again; the last one is its final pull.
+	// closing month again; the last one is its final pull. Empty ("none"):
+	// months are not re-pulled and are final when they end.
 	CloseDays window.CloseDays
 	// RepullAfter is the least time between two planned pulls of the same
 	// window: Cost Management refreshes its data every four hours, so a
@@ -245,11 +246,13 @@ func loadOrchestration(c *Config, get func(string) string, bad func(string, stri
 	if days == "" {
 		days = window.DefaultCloseDays
 	}
-	cd, err := window.ParseCloseDays(days)
-	if err != nil {
-		bad(KeyCloseDays, "%v", err)
+	if !strings.EqualFold(days, "none") {
+		cd, err := window.ParseCloseDays(days)
+		if err != nil {
+			bad(KeyCloseDays, "%v (or none)", err)
+		}
+		c.CloseDays = cd
 	}
-	c.CloseDays = cd
 	c.RepullAfter = durationSetting(get, bad, KeyRepullAfter, 4*time.Hour)
 	c.StaleAfter = durationSetting(get, bad, KeyStaleAfter, 36*time.Hour)
 	c.Rates = DefaultRateLimits()

@@ -212,7 +212,9 @@ func judgeMonth(month string, doc *store.Month, ws []*store.Window, o Options) M
 	switch final := o.CloseDays.Final(month); {
 	case month >= window.MonthOf(o.Now):
 		m.State = store.MonthOpen
-	case final == "" || today <= final:
+	case final == "":
+		m.State = store.MonthFinal // no re-pulls: final when it ends
+	case today <= final:
 		m.State = store.MonthClosing
 	default:
 		// A month closed before costsync tracked its close: final since
