@@ -53,11 +53,13 @@ bench: deps build
 
 # A zip-deployable folder: host.json, the function folders at the root, and
 # the linux/amd64 handler that host.json names.
+# DIST may name another folder (the package test builds into a temporary one).
+DIST ?= dist
 package:
-	rm -rf dist && mkdir -p dist
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o dist/handler ./cmd/handler
-	cp host.json dist/
-	cp -r functions/* dist/
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -o $(DIST)/handler ./cmd/handler
+	cp host.json $(DIST)/
+	for d in functions/*/; do cp -r "$$d" $(DIST)/; done
 
 clean:
 	rm -rf bin dist .stack
