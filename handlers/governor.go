@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/costsync/costsync/shared/config"
 	"github.com/costsync/costsync/shared/costapi"
 	"github.com/costsync/costsync/shared/queue"
 	"github.com/costsync/costsync/shared/store"
@@ -30,8 +31,14 @@ import (
 var billingAccountRe = regexp.MustCompile(`(?i)^providers/microsoft\.billing/billingaccounts/([^/]+)`)
 
 // buckets are the quotas a report request for sc counts against.
-func (s *Server) buckets(sc costapi.Scope) []store.Bucket {
-	r := s.d.Config.Rates
+func (s *Server) buckets(sc costapi.Scope) []store.Bucket { return Buckets(s.d.Config.Rates, sc) }
+
+// Buckets are the rate governor's quotas that a Cost Details report request
+// for sc counts against, under the limits r: its scope; the tenant for a
+// subscription or its billing account for another scope; the client
+// application. Anything that requests reports outside the functions (the
+// command line) asks the governor with the same buckets.
+func Buckets(r config.RateLimits, sc costapi.Scope) []store.Bucket {
 	out := []store.Bucket{{Key: "scope|" + sc.Key(), Limits: r.Scope}}
 	if sc.Kind == costapi.Subscription {
 		out = append(out, store.Bucket{Key: "tenant", Limits: r.Tenant})
