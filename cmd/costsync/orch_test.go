@@ -115,7 +115,7 @@ func TestVerbsOnTheLocalStack(t *testing.T) {
 	}
 	env := os.Environ()
 	env = append(env, st.Env...)
-	for k, v := range pipeline.ScaledRates(pipeline.LocalTimeScale) {
+	for k, v := range pipeline.ScaledRates(pipeline.LocalTimeScale, 2500*time.Millisecond) {
 		env = append(env, k+"="+v)
 	}
 	c := cli{t: t, bin: bin, env: env}

@@ -87,7 +87,7 @@ func Env(o Options) map[string]string {
 		"COSTSYNC_REPULL_AFTER":  "0s",
 		"COSTSYNC_CLOSE_DAYS":    "none",
 	}
-	for k, v := range ScaledRates(LocalTimeScale) {
+	for k, v := range ScaledRates(LocalTimeScale, 2500*time.Millisecond) {
 		env[k] = v
 	}
 	for k, v := range o.Env {
@@ -102,17 +102,17 @@ const LocalTimeScale = 60
 
 // ScaledRates are the rate governor's settings with the documented Cost
 // Details limits' periods divided by scale; costsim enforces the same
-// limits with -enforce-quota -quota-scale scale.
-func ScaledRates(scale int) map[string]string {
+// limits with -enforce-quota -quota-scale scale. The slack must cover the
+// queue polling interval (devhost's maxPollingInterval, 2 s by default),
+// which does not scale.
+func ScaledRates(scale int, slack time.Duration) map[string]string {
 	per := func(d time.Duration) string { return (d / time.Duration(scale)).String() }
 	return map[string]string{
 		"COSTSYNC_RATE_SCOPE":           fmt.Sprintf("2/%s,10/%s,50/%s", per(time.Minute), per(time.Hour), per(24*time.Hour)),
 		"COSTSYNC_RATE_TENANT":          "10/" + per(time.Minute),
 		"COSTSYNC_RATE_BILLING_ACCOUNT": "5/" + per(time.Minute),
 		"COSTSYNC_RATE_CLIENT":          "30/" + per(time.Minute),
-		// Queue polling (devhost's maxPollingInterval) delays a claim by
-		// up to 2 s whatever the scale.
-		"COSTSYNC_RATE_SLACK": "2500ms",
+		"COSTSYNC_RATE_SLACK":           slack.String(),
 	}
 }
 
