@@ -42,9 +42,7 @@ func (s *Server) coverage(ctx context.Context, c *call) (*outcome, error) {
 	if err != nil {
 		return nil, permanent(err)
 	}
-	bad := func(format string, args ...any) (*outcome, error) {
-		return answer(http.StatusBadRequest, map[string]string{"error": fmt.Sprintf(format, args...)}), nil
-	}
+	bad := func(format string, args ...any) (*outcome, error) { return rejected(c, format, args...) }
 	q := h.Query
 	cfg := s.d.Config
 	now := s.d.Now().UTC()

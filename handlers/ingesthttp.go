@@ -68,11 +68,7 @@ func (s *Server) ingestHTTP(ctx context.Context, c *call) (*outcome, error) {
 	if err != nil {
 		return nil, permanent(err)
 	}
-	bad := func(format string, args ...any) (*outcome, error) {
-		msg := fmt.Sprintf(format, args...)
-		c.note("outcome_detail", "rejected: "+msg)
-		return &outcome{outputs: map[string]any{"res": jsonResponse(http.StatusBadRequest, map[string]string{"error": msg})}}, nil
-	}
+	bad := func(format string, args ...any) (*outcome, error) { return rejected(c, format, args...) }
 	if !strings.EqualFold(h.Method, http.MethodPost) {
 		return bad("method %s: POST a JSON body to /api/ingest", h.Method)
 	}

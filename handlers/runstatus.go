@@ -20,7 +20,7 @@ func (s *Server) runStatus(ctx context.Context, c *call) (*outcome, error) {
 	}
 	id := strings.TrimSpace(h.Params["id"])
 	if !strings.HasPrefix(id, "run-") || strings.ContainsAny(id, `/\?#`) {
-		return answer(http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("run id %q: want the runId that POST /api/ingest answered (run-…)", id)}), nil
+		return rejected(c, "run id %q: want the runId that POST /api/ingest answered (run-…)", id)
 	}
 	p, err := s.runProgress(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -59,4 +59,12 @@ func (s *Server) runProgress(ctx context.Context, id string) (*status.Progress, 
 // answer is an http output with a JSON body.
 func answer(code int, body any) *outcome {
 	return &outcome{outputs: map[string]any{"res": jsonResponse(code, body)}}
+}
+
+// rejected answers 400 with a message naming the problem: bad input is
+// permanent, and the invocation succeeds with that answer.
+func rejected(c *call, format string, args ...any) (*outcome, error) {
+	msg := fmt.Sprintf(format, args...)
+	c.note("outcome_detail", "rejected: "+msg)
+	return answer(http.StatusBadRequest, map[string]string{"error": msg}), nil
 }

@@ -189,13 +189,7 @@ func (m *Memory) Acquire(ctx context.Context, buckets []Bucket, ticket string, n
 }
 
 func getGovernor(ctx context.Context, rw ledgerRW, bucket string) (*Governor, error) {
-	g := &Governor{}
-	etag, err := rw.getLedger(ctx, governorPK, GovernorID(bucket), KindGovernor, g)
-	if err != nil {
-		return nil, err
-	}
-	g.ETag = etag
-	return g, nil
+	return getDoc[Governor](ctx, rw, governorPK, GovernorID(bucket), KindGovernor)
 }
 
 func acquire(ctx context.Context, rw ledgerRW, buckets []Bucket, ticket string, now time.Time, o *AcquireOptions) (Grant, error) {
@@ -237,12 +231,7 @@ func acquire(ctx context.Context, rw ledgerRW, buckets []Bucket, ticket string, 
 		for i, g := range docs {
 			g.Bookings = nextBookings(g.Bookings, active[i].Limits, ticket, grant, now, slack)
 			g.UpdatedAt = now
-			var err error
-			if g.ETag == "" {
-				g.ETag, err = rw.createLedger(ctx, governorPK, g.ID, KindGovernor, g)
-			} else {
-				g.ETag, err = rw.replaceLedger(ctx, governorPK, g.ID, KindGovernor, g, g.ETag)
-			}
+			err := putDoc(ctx, rw, governorPK, g.ID, KindGovernor, g, g.ETag == "")
 			if errors.Is(err, ErrConflict) || errors.Is(err, ErrPrecondition) {
 				// Another caller wrote first. Documents already written
 				// hold this ticket's booking; the next attempt replaces it.

@@ -174,3 +174,50 @@ var (
 	_ ledgerRW = (*Cosmos)(nil)
 	_ ledgerRW = (*Memory)(nil)
 )
+
+// etagged is a ledger document that carries the ETag it was read or
+// written with.
+type etagged interface {
+	etag() azcore.ETag
+	setETag(azcore.ETag)
+}
+
+func (g *Governor) etag() azcore.ETag     { return g.ETag }
+func (g *Governor) setETag(e azcore.ETag) { g.ETag = e }
+func (m *Month) etag() azcore.ETag        { return m.ETag }
+func (m *Month) setETag(e azcore.ETag)    { m.ETag = e }
+func (r *Run) etag() azcore.ETag          { return r.ETag }
+func (r *Run) setETag(e azcore.ETag)      { r.ETag = e }
+
+// getDoc reads document id of kind from partition pk, with its ETag.
+func getDoc[T any, P interface {
+	*T
+	etagged
+}](ctx context.Context, rw ledgerRW, pk, id, kind string) (P, error) {
+	d := P(new(T))
+	etag, err := rw.getLedger(ctx, pk, id, kind, d)
+	if err != nil {
+		return nil, err
+	}
+	d.setETag(etag)
+	return d, nil
+}
+
+// putDoc creates d (create) or replaces it with its ETag, and sets the
+// new ETag.
+func putDoc(ctx context.Context, rw ledgerRW, pk, id, kind string, d etagged, create bool) error {
+	var (
+		etag azcore.ETag
+		err  error
+	)
+	if create {
+		etag, err = rw.createLedger(ctx, pk, id, kind, d)
+	} else {
+		etag, err = rw.replaceLedger(ctx, pk, id, kind, d, d.etag())
+	}
+	if err != nil {
+		return err
+	}
+	d.setETag(etag)
+	return nil
+}

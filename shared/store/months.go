@@ -197,37 +197,21 @@ func (m *Memory) ListMonths(ctx context.Context, scope string) ([]Month, error) 
 }
 
 func getMonth(ctx context.Context, rw ledgerRW, scope, metric, month string) (*Month, error) {
-	m := &Month{}
-	etag, err := rw.getLedger(ctx, LedgerPK(scope), MonthID(scope, metric, month), KindMonth, m)
-	if err != nil {
-		return nil, err
-	}
-	m.ETag = etag
-	return m, nil
+	return getDoc[Month](ctx, rw, LedgerPK(scope), MonthID(scope, metric, month), KindMonth)
 }
 
 func createMonth(ctx context.Context, rw ledgerRW, m *Month) error {
 	if err := prepareMonth(m, time.Now().UTC(), true); err != nil {
 		return fmt.Errorf("create month: %w", err)
 	}
-	etag, err := rw.createLedger(ctx, m.PK, m.ID, KindMonth, m)
-	if err != nil {
-		return err
-	}
-	m.ETag = etag
-	return nil
+	return putDoc(ctx, rw, m.PK, m.ID, KindMonth, m, true)
 }
 
 func replaceMonth(ctx context.Context, rw ledgerRW, m *Month) error {
 	if err := prepareMonth(m, time.Now().UTC(), false); err != nil {
 		return fmt.Errorf("replace month: %w", err)
 	}
-	etag, err := rw.replaceLedger(ctx, m.PK, m.ID, KindMonth, m, m.ETag)
-	if err != nil {
-		return err
-	}
-	m.ETag = etag
-	return nil
+	return putDoc(ctx, rw, m.PK, m.ID, KindMonth, m, false)
 }
 
 func listMonths(ctx context.Context, rw ledgerRW, scope string) ([]Month, error) {

@@ -89,35 +89,19 @@ func (m *Memory) CreateRun(ctx context.Context, r *Run) error { return createRun
 func (m *Memory) ReplaceRun(ctx context.Context, r *Run) error { return replaceRun(ctx, m, r) }
 
 func getRun(ctx context.Context, rw ledgerRW, id string) (*Run, error) {
-	r := &Run{}
-	etag, err := rw.getLedger(ctx, runsPK, id, KindRun, r)
-	if err != nil {
-		return nil, err
-	}
-	r.ETag = etag
-	return r, nil
+	return getDoc[Run](ctx, rw, runsPK, id, KindRun)
 }
 
 func createRun(ctx context.Context, rw ledgerRW, r *Run) error {
 	if err := prepareRun(r, time.Now().UTC(), true); err != nil {
 		return fmt.Errorf("create run: %w", err)
 	}
-	etag, err := rw.createLedger(ctx, runsPK, r.ID, KindRun, r)
-	if err != nil {
-		return err
-	}
-	r.ETag = etag
-	return nil
+	return putDoc(ctx, rw, runsPK, r.ID, KindRun, r, true)
 }
 
 func replaceRun(ctx context.Context, rw ledgerRW, r *Run) error {
 	if err := prepareRun(r, time.Now().UTC(), false); err != nil {
 		return fmt.Errorf("replace run: %w", err)
 	}
-	etag, err := rw.replaceLedger(ctx, runsPK, r.ID, KindRun, r, r.ETag)
-	if err != nil {
-		return err
-	}
-	r.ETag = etag
-	return nil
+	return putDoc(ctx, rw, runsPK, r.ID, KindRun, r, false)
 }
