@@ -37,7 +37,8 @@ test: deps build chromium
 CHROMIUM := /usr/bin/chromium
 chromium:
 	@test -x $(CHROMIUM) || { export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; }
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; } || \
+	  { echo "make: could not install Debian's chromium (it needs root and apt); the coverage page test needs $(CHROMIUM)" >&2; exit 1; }; }
 
 # Unit tests only (no local stack needed).
 unit:

@@ -66,7 +66,7 @@ func TestBackfillThroughIngestAPI(t *testing.T) {
 	if err != nil || again.RunID != run.RunID || !again.Existing {
 		t.Fatalf("the same idempotency key answered %+v, %v; want run %s", again, err, run.RunID)
 	}
-	pr, err := p.WaitRun(ctx, run.StatusURL, 4*time.Minute)
+	pr, err := p.WaitRun(ctx, run.StatusURL, 6*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
