@@ -18,6 +18,7 @@
 //	GET  /_sim/stats, DELETE /_sim/stats                                   counters / reset them
 //	GET  /_sim/faults, POST /_sim/faults                                   fault settings
 //	POST /_sim/restate                                                     bump a revision (restatement)
+//	GET  /_sim/clock, POST /_sim/clock                                     the simulated clock (-clock)
 //
 // # What is faithful
 //
@@ -80,9 +81,10 @@
 //     or 422 (the WebDirect text of cost-apis.md §1.3). completeOnCreate
 //     answers a create 200 with the result; linkHost puts another host in
 //     Location and blobLink.
-//   - The documented rate limits are not enforced unless -enforce-quota is set,
-//     and then only "2 calls per minute per scope" for creates and "2 calls per
-//     minute per operation" for polls.
+//   - The documented rate limits are not enforced unless -enforce-quota is set
+//     (see quota.go for which ones and how); -quota-scale divides their periods
+//     so that local runs can scale time down. With -clock, time is simulated:
+//     it starts at the given instant and moves only by POST /_sim/clock.
 //   - Query, Consumption, Commerce and Exports APIs are not simulated; the 422
 //     for pay-as-you-go offers comes only from scopeErrors; there is no 413
 //     for oversized reports.
@@ -136,6 +138,8 @@ type config struct {
 	linkTTL        time.Duration
 	faults         faultSettings
 	enforceQuota   bool
+	quotaScale     int
+	clock          time.Time // zero: the real clock
 }
 
 // parseFlags parses the command line into a config.
@@ -157,7 +161,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.polls, "polls", 2, "polls answered 202 before a report is ready")
 	fs.DurationVar(&c.linkTTL, "link-ttl", time.Hour, "lifetime of report blob links")
 	fs.StringVar(&faults, "faults", "", `fault settings as JSON, e.g. '{"throttleRate":0.3}'`)
-	fs.BoolVar(&c.enforceQuota, "enforce-quota", false, "enforce 2 creates per minute per scope and 2 polls per minute per operation")
+	fs.BoolVar(&c.enforceQuota, "enforce-quota", false, "enforce the documented Cost Details rate limits (per scope, tenant, billing account, client, operation)")
+	fs.IntVar(&c.quotaScale, "quota-scale", 1, "divide the rate limits' periods by this (60: a minute lasts a second)")
+	var clock string
+	fs.StringVar(&clock, "clock", "", "simulated clock start, RFC 3339; it then moves only by POST /_sim/clock (default: the real clock)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -182,6 +189,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.rowsPerDay < 0 || c.blobRows < 0 || c.retryAfter < 0 || c.polls < 0 {
 		errs = append(errs, errors.New("-rows-per-day, -blob-rows, -retry-after and -polls must not be negative"))
+	}
+	if c.quotaScale < 1 {
+		errs = append(errs, errors.New("-quota-scale must be at least 1"))
+	}
+	if clock != "" {
+		t, err := time.Parse(time.RFC3339, clock)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-clock %q is not an RFC 3339 time", clock))
+		}
+		c.clock = t
 	}
 	if c.linkTTL <= 0 {
 		errs = append(errs, errors.New("-link-ttl must be positive"))

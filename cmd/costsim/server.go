@@ -21,6 +21,7 @@ type sim struct {
 	stats  *stats
 	faults *faultState
 	quota  *quota
+	clock  *simClock // nil: the real clock
 
 	mu   sync.Mutex
 	ops  map[string]*operation
@@ -53,6 +54,10 @@ func newSim(cfg config, logger *slog.Logger) (*sim, error) {
 		quota:  newQuota(),
 		ops:    map[string]*operation{},
 		revs:   revisions{days: map[string]int{}, all: map[string]int{}},
+	}
+	if !cfg.clock.IsZero() {
+		s.clock = &simClock{t: cfg.clock}
+		s.now = s.clock.now
 	}
 	return s, nil
 }
