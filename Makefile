@@ -7,7 +7,7 @@ NPM_DIR := tools/npm
 STAMP   := $(NPM_DIR)/node_modules/.installed
 CMDS    := handler devhost costsim localrun chaos costsync reconcile
 
-.PHONY: all deps build run test unit bench chaos reconcile package clean
+.PHONY: all deps build run test unit bench chaos reconcile package clean chromium
 
 all: build
 
@@ -26,11 +26,19 @@ run: deps build
 
 # Every test: vet, unit and integration tests (the local stack's tests fail,
 # not skip, under CI), and the parser's and payload decoder's fuzz targets.
-test: deps build
+test: deps build chromium
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime 30s ./shared/costcsv/
 	$(GO) test -run '^$$' -fuzz '^FuzzString$$' -fuzztime 10s ./shared/invocation/
+
+# The coverage page test renders the page in headless Chromium: Debian's
+# package, installed here when missing (CI runs as root with apt reachable).
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; } || \
+	  { echo "make: could not install Debian's chromium (it needs root and apt); the coverage page test needs $(CHROMIUM)" >&2; exit 1; }; }
 
 # Unit tests only (no local stack needed).
 unit:
@@ -52,11 +60,13 @@ bench: deps build
 
 # A zip-deployable folder: host.json, the function folders at the root, and
 # the linux/amd64 handler that host.json names.
+# DIST may name another folder (the package test builds into a temporary one).
+DIST ?= dist
 package:
-	rm -rf dist && mkdir -p dist
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o dist/handler ./cmd/handler
-	cp host.json dist/
-	cp -r functions/* dist/
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -o $(DIST)/handler ./cmd/handler
+	cp host.json $(DIST)/
+	for d in functions/*/; do cp -r "$$d" $(DIST)/; done
 
 clean:
 	rm -rf bin dist .stack

@@ -22,6 +22,7 @@ import (
 	"github.com/costsync/costsync/shared/costcsv"
 	"github.com/costsync/costsync/shared/invocation"
 	"github.com/costsync/costsync/shared/landing"
+	"github.com/costsync/costsync/shared/queue"
 	"github.com/costsync/costsync/shared/store"
 	"github.com/costsync/costsync/shared/window"
 )
@@ -49,6 +50,7 @@ type Store interface {
 	SweepWindow(ctx context.Context, scope, metric string, dates []string, keep int64) (int, error)
 	CountWindow(ctx context.Context, scope, metric string, dates []string) ([]store.DayTotal, error)
 	PutQuarantine(ctx context.Context, q store.Quarantine) error
+	Ledger
 }
 
 // Queue sends our own messages, with a delay when waiting is needed.
@@ -96,6 +98,11 @@ func New(d Deps) *Server {
 	s.mux.Handle("POST /ProcessWindow", s.adapt("ProcessWindow", s.processWindow))
 	s.mux.Handle("POST /IngestManifest", s.adapt("IngestManifest", s.ingestManifest))
 	s.mux.Handle("POST /IngestHttp", s.adapt("IngestHttp", s.ingestHTTP))
+	s.mux.Handle("POST /RunStatus", s.adapt("RunStatus", s.runStatus))
+	s.mux.Handle("POST /Coverage", s.adapt("Coverage", s.coverage))
+	s.mux.Handle("POST /RecordPoison", s.adapt("RecordPoison", s.recordPoison(queue.Windows)))
+	s.mux.Handle("POST /RecordPartPoison", s.adapt("RecordPartPoison", s.recordPoison(queue.Parts)))
+	s.mux.Handle("POST /RecordBlobPoison", s.adapt("RecordBlobPoison", s.recordBlobPoison))
 	s.mux.Handle("POST /IngestExport", s.adapt("IngestExport", s.ingestExport))
 	return s
 }
@@ -109,6 +116,9 @@ type call struct {
 	log *slog.Logger
 	// attrs are added to the invocation's summary line.
 	attrs []any
+	// onRetry, when set, records an error the host will retry for (so that
+	// RecordPoison can name the last error of a poisoned message).
+	onRetry func(err error)
 }
 
 func (c *call) note(args ...any) { c.attrs = append(c.attrs, args...) }
@@ -158,6 +168,9 @@ func (s *Server) adapt(name string, f fn) http.Handler {
 			// Non-2xx: the host fails the invocation and retries it.
 			status = http.StatusInternalServerError
 			log.Warn("invocation failed, host will retry", append(attrs, "outcome", "retry", "error", err.Error())...)
+			if c.onRetry != nil {
+				c.onRetry(err)
+			}
 			resp.Logs = append(resp.Logs, err.Error())
 		default:
 			// Permanent: retrying cannot help; the error is recorded where

@@ -36,6 +36,8 @@ type windowMessage struct {
 	// Retries counts transient failures in a row, for backoff.
 	Retries int    `json:"retries,omitempty"`
 	RunID   string `json:"runId,omitempty"`
+	// Ticket is the message's place with the rate governor (governor.go).
+	Ticket string `json:"ticket,omitempty"`
 }
 
 const messageVersion = 1
@@ -90,12 +92,16 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.onRetry = s.noteRetry(ctx, wd)
 	if m.Step == stepPoll && wd.Generation > m.Generation {
 		c.note("superseded_by", wd.Generation)
 		return &outcome{}, nil // a newer request owns the window
 	}
 
 	if m.Step == stepRequest {
+		if waiting, err := s.govern(ctx, c, scope, &m); waiting || err != nil {
+			return &outcome{}, err
+		}
 		gen := max(s.d.Now().UnixMilli(), wd.Generation+1)
 		m.Generation, m.Location, m.Polls = gen, "", 0
 		m.Attempt++

@@ -27,6 +27,11 @@ type Scenario struct {
 	// Run drives the scenario on a started, provisioned pipeline. Nil means
 	// [PlanAndWait]: fire the timer once and wait for every window.
 	Run func(ctx context.Context, p *pipeline.Pipeline, o pipeline.Options) ([]store.Window, error)
+	// Range, when set, is the days the scenario ingests (instead of the
+	// trailing Days), in windows of at most a calendar month per scope.
+	Range func(today time.Time) (from, to time.Time)
+	// Env holds handler settings added to the local run's.
+	Env map[string]string
 }
 
 var scenarios []Scenario
@@ -99,6 +104,14 @@ func runScenario(ctx context.Context, s Scenario, ro runOptions) (Result, error)
 		Progress:    progress,
 		StackDir:    dir,
 		CostsimArgs: append([]string{"-seed", "11", "-rows-per-day", "150", "-blob-rows", "200", "-retry-after", "1", "-polls", "2"}, s.CostsimArgs...),
+		Env:         s.Env,
+	}
+	dates := window.LastDays(time.Now().UTC(), days)
+	planned := len(o.Scopes) * days
+	if s.Range != nil {
+		from, to := s.Range(time.Now().UTC())
+		dates = window.Window{From: from.Format(window.DateLayout), To: to.Format(window.DateLayout)}.Days()
+		planned = len(o.Scopes) * len(window.Split("", "", from, to))
 	}
 	p, err := pipeline.StartPipeline(ctx, o)
 	if err != nil {
@@ -109,7 +122,7 @@ func runScenario(ctx context.Context, s Scenario, ro runOptions) (Result, error)
 	if run == nil {
 		run = PlanAndWait
 	}
-	r := Result{Planned: len(o.Scopes) * days}
+	r := Result{Planned: planned}
 	ws, err := run(ctx, p, o)
 	for _, w := range ws {
 		if w.State == store.StateComplete {
@@ -120,7 +133,7 @@ func runScenario(ctx context.Context, s Scenario, ro runOptions) (Result, error)
 		r.Err = err
 		return r, err
 	}
-	got, err := p.Compare(ctx, o.Scopes, "ActualCost", window.LastDays(time.Now().UTC(), days))
+	got, err := p.Compare(ctx, o.Scopes, "ActualCost", dates)
 	if err != nil {
 		r.Err = err
 		return r, err

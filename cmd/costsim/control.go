@@ -31,6 +31,8 @@ func (s *sim) serveSim(w http.ResponseWriter, r *http.Request) {
 		s.serveSetStorage(w, r)
 	case r.URL.Path == "/_sim/restate" && r.Method == http.MethodPost:
 		s.serveRestate(w, r)
+	case r.URL.Path == "/_sim/clock":
+		s.serveClock(w, r)
 	default:
 		simError(w, http.StatusNotFound, fmt.Sprintf("no simulator endpoint %s %s", r.Method, r.URL.Path))
 	}

@@ -25,6 +25,7 @@
 //	GET  /_sim/faults, POST /_sim/faults                                   fault settings
 //	POST /_sim/restate                                                     bump a revision (restatement)
 //	POST /_sim/storage                                                     register an export destination account
+//	GET  /_sim/clock, POST /_sim/clock                                     the simulated clock (-clock)
 //
 // # What is faithful
 //
@@ -87,9 +88,10 @@
 //     or 422 (the WebDirect text of cost-apis.md §1.3). completeOnCreate
 //     answers a create 200 with the result; linkHost puts another host in
 //     Location and blobLink.
-//   - The documented rate limits are not enforced unless -enforce-quota is set,
-//     and then only "2 calls per minute per scope" for creates and "2 calls per
-//     minute per operation" for polls.
+//   - The documented rate limits are not enforced unless -enforce-quota is set
+//     (see quota.go for which ones and how); -quota-scale divides their periods
+//     so that local runs can scale time down. With -clock, time is simulated:
+//     it starts at the given instant and moves only by POST /_sim/clock.
 //   - The Query API, Consumption usage details, Commerce usage aggregates and
 //     native exports serve the same lines as Cost Details (sources.go and the
 //     files it names say what each simplifies: Query sums are exact decimals,
@@ -147,6 +149,8 @@ type config struct {
 	linkTTL        time.Duration
 	faults         faultSettings
 	enforceQuota   bool
+	quotaScale     int
+	clock          time.Time // zero: the real clock
 	pageRows       int // rows per page of the Query, Consumption and Commerce APIs
 }
 
@@ -170,7 +174,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.linkTTL, "link-ttl", time.Hour, "lifetime of report blob links")
 	fs.StringVar(&faults, "faults", "", `fault settings as JSON, e.g. '{"throttleRate":0.3}'`)
 	fs.IntVar(&c.pageRows, "page-rows", 1000, "rows per page of the Query, usage details and usage aggregates APIs (a request's $top wins)")
-	fs.BoolVar(&c.enforceQuota, "enforce-quota", false, "enforce 2 creates per minute per scope and 2 polls per minute per operation")
+	fs.BoolVar(&c.enforceQuota, "enforce-quota", false, "enforce the documented Cost Details rate limits (per scope, tenant, billing account, client, operation)")
+	fs.IntVar(&c.quotaScale, "quota-scale", 1, "divide the rate limits' periods by this (60: a minute lasts a second)")
+	var clock string
+	fs.StringVar(&clock, "clock", "", "simulated clock start, RFC 3339; it then moves only by POST /_sim/clock (default: the real clock)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -195,6 +202,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.rowsPerDay < 0 || c.blobRows < 0 || c.retryAfter < 0 || c.polls < 0 || c.pageRows < 0 {
 		errs = append(errs, errors.New("-rows-per-day, -blob-rows, -retry-after, -polls and -page-rows must not be negative"))
+	}
+	if c.quotaScale < 1 {
+		errs = append(errs, errors.New("-quota-scale must be at least 1"))
+	}
+	if clock != "" {
+		t, err := time.Parse(time.RFC3339, clock)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-clock %q is not an RFC 3339 time", clock))
+		}
+		c.clock = t
 	}
 	if c.linkTTL <= 0 {
 		errs = append(errs, errors.New("-link-ttl must be positive"))

@@ -21,6 +21,7 @@ type sim struct {
 	stats  *stats
 	faults *faultState
 	quota  *quota
+	clock  *simClock // nil: the real clock
 	qpu    *qpuMeter
 
 	exports     *exportState
@@ -61,6 +62,10 @@ func newSim(cfg config, logger *slog.Logger) (*sim, error) {
 		qpu:    &qpuMeter{},
 		ops:    map[string]*operation{},
 		revs:   revisions{days: map[string]int{}, all: map[string]int{}},
+	}
+	if !cfg.clock.IsZero() {
+		s.clock = &simClock{t: cfg.clock}
+		s.now = s.clock.now
 	}
 	return s, nil
 }

@@ -49,6 +49,8 @@ type Options struct {
 	Progress    io.Writer
 	// StackDir is the local stack's state directory ("" = temporary).
 	StackDir string
+	// Env holds settings added to (and winning over) Env's.
+	Env map[string]string
 	// Stack, when set, is used instead of starting one (tests).
 	Stack *localstack.Stack
 }
@@ -75,12 +77,42 @@ type Summary struct {
 
 // Env returns the settings of a local run for the handler.
 func Env(o Options) map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"COSTSYNC_SCOPES":        strings.Join(o.Scopes, ";"),
 		"COSTSYNC_METRICS":       "ActualCost",
 		"COSTSYNC_TRAILING_DAYS": fmt.Sprint(o.Days),
-		// The daily timer; a local run fires it on demand.
+		// The daily timer; a local run fires it on demand, several times a
+		// run, and plans the trailing days only.
 		"COSTSYNC_PLAN_SCHEDULE": "0 0 6 * * *",
+		"COSTSYNC_REPULL_AFTER":  "0s",
+		"COSTSYNC_CLOSE_DAYS":    "none",
+	}
+	for k, v := range ScaledRates(LocalTimeScale, 2500*time.Millisecond) {
+		env[k] = v
+	}
+	for k, v := range o.Env {
+		env[k] = v
+	}
+	return env
+}
+
+// LocalTimeScale is how much faster than real time the Cost Details quotas
+// run on the local stack: a minute of quota lasts a second.
+const LocalTimeScale = 60
+
+// ScaledRates are the rate governor's settings with the documented Cost
+// Details limits' periods divided by scale; costsim enforces the same
+// limits with -enforce-quota -quota-scale scale. The slack must cover the
+// queue polling interval (devhost's maxPollingInterval, 2 s by default),
+// which does not scale.
+func ScaledRates(scale int, slack time.Duration) map[string]string {
+	per := func(d time.Duration) string { return (d / time.Duration(scale)).String() }
+	return map[string]string{
+		"COSTSYNC_RATE_SCOPE":           fmt.Sprintf("2/%s,10/%s,50/%s", per(time.Minute), per(time.Hour), per(24*time.Hour)),
+		"COSTSYNC_RATE_TENANT":          "10/" + per(time.Minute),
+		"COSTSYNC_RATE_BILLING_ACCOUNT": "5/" + per(time.Minute),
+		"COSTSYNC_RATE_CLIENT":          "30/" + per(time.Minute),
+		"COSTSYNC_RATE_SLACK":           slack.String(),
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/costsync/costsync/shared/costapi"
+	"github.com/costsync/costsync/shared/store"
+	"github.com/costsync/costsync/shared/window"
 )
 
 // Config is every setting costsync reads.
@@ -56,6 +58,19 @@ type Config struct {
 	// (scopes whose overlap the paths cannot rule out); the handler logs
 	// them at start-up.
 	Warnings []string
+	// CloseDays are the days of the next month on which PlanWindows pulls a
+	// closing month again; the last one is its final pull. Empty ("none"):
+	// months are not re-pulled and are final when they end.
+	CloseDays window.CloseDays
+	// RepullAfter is the least time between two planned pulls of the same
+	// window: Cost Management refreshes its data every four hours, so a
+	// timer that fires twice (or past due) requests nothing twice.
+	RepullAfter time.Duration
+	// StaleAfter is how old the last success of a day that the schedule
+	// keeps fresh may be before coverage calls it stale.
+	StaleAfter time.Duration
+	// Rates are the Cost Details quotas the rate governor keeps.
+	Rates RateLimits
 
 	// LegacyExports names the native exports of the older partitioned
 	// format (_manifest.json, 2021-01-01), whose manifest does not say the
@@ -63,10 +78,31 @@ type Config struct {
 	LegacyExports map[string]LegacyExport
 }
 
-// LegacyExport is the scope and dataset of an export of the older format.
-type LegacyExport struct {
-	Scope   string
-	Dataset string // ActualCost, AmortizedCost, FocusCost or Usage
+// RateLimits are the Cost Details quotas (reference/cost-apis.md §1.7) the
+// rate governor keeps, shared by every function instance through the
+// ledger. Local runs scale them down to scale time.
+type RateLimits struct {
+	// Scope: per distinct scope (2/min, 10/h, 50/day).
+	Scope []store.Limit
+	// Tenant: all subscription scopes of the tenant (10/min).
+	Tenant []store.Limit
+	// BillingAccount: all other scopes of one billing account (5/min).
+	BillingAccount []store.Limit
+	// Client: every call of the client application (30/min).
+	Client []store.Limit
+	// Slack is added to every period when a call is booked for later.
+	Slack time.Duration
+}
+
+// DefaultRateLimits are the documented Cost Details limits.
+func DefaultRateLimits() RateLimits {
+	return RateLimits{
+		Scope:          []store.Limit{{Calls: 2, Per: time.Minute}, {Calls: 10, Per: time.Hour}, {Calls: 50, Per: 24 * time.Hour}},
+		Tenant:         []store.Limit{{Calls: 10, Per: time.Minute}},
+		BillingAccount: []store.Limit{{Calls: 5, Per: time.Minute}},
+		Client:         []store.Limit{{Calls: 30, Per: time.Minute}},
+		Slack:          store.DefaultSlack,
+	}
 }
 
 // The setting names.
@@ -88,7 +124,16 @@ const (
 	KeyReportAttempts = "COSTSYNC_REPORT_ATTEMPTS"
 	KeyMaxPolls       = "COSTSYNC_MAX_POLLS"
 	KeyToday          = "COSTSYNC_TODAY"
-	KeyLegacyExports  = "COSTSYNC_LEGACY_EXPORTS"
+
+	KeyCloseDays          = "COSTSYNC_CLOSE_DAYS"
+	KeyRepullAfter        = "COSTSYNC_REPULL_AFTER"
+	KeyStaleAfter         = "COSTSYNC_STALE_AFTER"
+	KeyRateScope          = "COSTSYNC_RATE_SCOPE"
+	KeyRateTenant         = "COSTSYNC_RATE_TENANT"
+	KeyRateBillingAccount = "COSTSYNC_RATE_BILLING_ACCOUNT"
+	KeyRateClient         = "COSTSYNC_RATE_CLIENT"
+	KeyRateSlack          = "COSTSYNC_RATE_SLACK"
+	KeyLegacyExports      = "COSTSYNC_LEGACY_EXPORTS"
 )
 
 // Load reads the configuration. getenv is os.Getenv in production.
@@ -209,24 +254,78 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		c.Today = t
 	}
-	c.LegacyExports = map[string]LegacyExport{}
-	for _, e := range splitList(get(KeyLegacyExports)) {
-		name, rest, ok1 := strings.Cut(e, "=")
-		dataset, scope, ok2 := strings.Cut(rest, "@")
-		name, dataset, scope = strings.TrimSpace(name), strings.TrimSpace(dataset), strings.Trim(strings.TrimSpace(scope), "/")
-		switch {
-		case !ok1 || !ok2 || name == "" || scope == "":
-			bad(KeyLegacyExports, "%q is not exportName=Dataset@scope", e)
-		case !slicesContainsFold([]string{"ActualCost", "AmortizedCost", "FocusCost", "Usage"}, dataset):
-			bad(KeyLegacyExports, "%q: dataset %q is not ActualCost, AmortizedCost, FocusCost or Usage", e, dataset)
-		case !strings.HasPrefix(strings.ToLower(scope), "subscriptions/") && !strings.HasPrefix(strings.ToLower(scope), "providers/"):
-			bad(KeyLegacyExports, "%q: scope %q is not an ARM scope (subscriptions/... or providers/...)", e, scope)
-		default:
-			c.LegacyExports[strings.ToLower(name)] = LegacyExport{Scope: scope, Dataset: dataset}
-		}
-	}
+	loadOrchestration(c, get, bad)
+	loadLegacyExports(c, get, bad)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// loadOrchestration reads the settings of planning, coverage and the rate
+// governor.
+func loadOrchestration(c *Config, get func(string) string, bad func(string, string, ...any)) {
+	days := get(KeyCloseDays)
+	if days == "" {
+		days = window.DefaultCloseDays
+	}
+	if !strings.EqualFold(days, "none") {
+		cd, err := window.ParseCloseDays(days)
+		if err != nil {
+			bad(KeyCloseDays, "%v (or none)", err)
+		}
+		c.CloseDays = cd
+	}
+	c.RepullAfter = durationSetting(get, bad, KeyRepullAfter, 4*time.Hour)
+	c.StaleAfter = durationSetting(get, bad, KeyStaleAfter, 36*time.Hour)
+	c.Rates = DefaultRateLimits()
+	for key, dst := range map[string]*[]store.Limit{KeyRateScope: &c.Rates.Scope, KeyRateTenant: &c.Rates.Tenant, KeyRateBillingAccount: &c.Rates.BillingAccount, KeyRateClient: &c.Rates.Client} {
+		v := get(key)
+		if v == "" {
+			continue
+		}
+		ls, err := store.ParseLimits(v)
+		if err != nil {
+			bad(key, "%v (or none)", err)
+			continue
+		}
+		*dst = ls
+	}
+	c.Rates.Slack = durationSetting(get, bad, KeyRateSlack, c.Rates.Slack)
+}
+
+// durationSetting reads a Go duration such as 90s or 4h; it must not be negative.
+func durationSetting(get func(string) string, bad func(string, string, ...any), key string, def time.Duration) time.Duration {
+	v := get(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		bad(key, "%q is not a duration such as 90s, 30m or 4h", v)
+		return def
+	}
+	return d
+}
+
+// LoadTool is Load for the command line, which runs the pipeline in one
+// process without the function app's storage account: the two storage
+// settings are not required (they are left empty).
+func LoadTool(getenv func(string) string) (*Config, error) {
+	c, err := Load(func(k string) string {
+		if (k == KeyBlobURL || k == KeyQueueURL) && strings.TrimSpace(getenv(k)) == "" {
+			return "https://unused.invalid"
+		}
+		return getenv(k)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(getenv(KeyBlobURL)) == "" {
+		c.BlobServiceURL = ""
+	}
+	if strings.TrimSpace(getenv(KeyQueueURL)) == "" {
+		c.QueueServiceURL = ""
 	}
 	return c, nil
 }
@@ -261,13 +360,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func slicesContainsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -66,6 +66,14 @@ type Window struct {
 	Quarantined int       `json:"quarantined"`
 	CreatedAt   time.Time `json:"createdAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
+	// SuccessGeneration and LastSuccessAt tell which generation completed
+	// last and when: the store sets them whenever a window is written
+	// complete with a generation it had not completed before (LastSuccessAt
+	// is the UpdatedAt the writer set, by its clock, or the store's time).
+	// Rows, Days and Totals belong to that generation until the next one
+	// completes.
+	SuccessGeneration int64     `json:"successGeneration,omitempty"`
+	LastSuccessAt     time.Time `json:"lastSuccessAt,omitzero"`
 
 	// ETag is the version of the document that was read or written last;
 	// ReplaceWindow requires it to be current.

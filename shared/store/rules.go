@@ -154,6 +154,11 @@ func prepareWindow(w *Window, now time.Time, create bool) error {
 	if create && w.CreatedAt.IsZero() {
 		w.CreatedAt = now
 	}
+	if w.State == StateComplete && w.SuccessGeneration != w.Generation {
+		// The writer's clock, when it set one, so that a success compares
+		// with the generations it chose.
+		w.SuccessGeneration, w.LastSuccessAt = w.Generation, cmp.Or(w.UpdatedAt, now)
+	}
 	w.UpdatedAt = now
 	return nil
 }

@@ -29,6 +29,7 @@ type Store interface {
 	ListWindows(ctx context.Context, scope string) ([]store.Window, error)
 	PutQuarantine(ctx context.Context, q store.Quarantine) error
 	ListQuarantine(ctx context.Context, scope, windowID string) ([]store.Quarantine, error)
+	OrchStore
 }
 
 // Run runs the suite. newStore returns an empty, provisioned store that no
@@ -51,7 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"QuarantineIdempotent", testQuarantineIdempotent},
 		{"ListWindows", testListWindows},
 	}
-	for _, c := range cases {
+	for _, c := range append(cases, orchCases...) {
 		t.Run(c.name, func(t *testing.T) {
 			c.fn(t, newStore(t))
 		})
