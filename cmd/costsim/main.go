@@ -151,7 +151,7 @@ type config struct {
 	enforceQuota   bool
 	quotaScale     int
 	clock          time.Time // zero: the real clock
-	pageRows       int // rows per page of the Query, Consumption and Commerce APIs
+	pageRows       int       // rows per page of the Query, Consumption and Commerce APIs
 }
 
 // parseFlags parses the command line into a config.
