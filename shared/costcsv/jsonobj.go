@@ -3,6 +3,7 @@ package costcsv
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -20,7 +21,16 @@ import (
 // It exists because encoding/json's Decoder was a quarter of the reader's
 // time; FuzzDecodeObject checks it against encoding/json.
 func decodeObject(s string, bare, tags bool) (obj map[string]any, tagMap map[string]string, err error) {
-	p := jsonParser{s: s, bare: bare}
+	var p jsonParser
+	return p.decode(s, bare, tags, false)
+}
+
+// decode is decodeObject with a reusable parser. When canon is true it also
+// leaves in p.out the canonical JSON text of what it returns, as
+// appendCanonical would write it (FuzzDecodeObject checks that), without
+// a second walk over the maps.
+func (p *jsonParser) decode(s string, bare, tags, canon bool) (obj map[string]any, tagMap map[string]string, err error) {
+	*p = jsonParser{s: s, bare: bare, canon: canon, out: p.out[:0], stack: p.stack[:0], tmp: p.tmp}
 	p.skipSpace()
 	if !bare && (p.i >= len(p.s) || p.s[p.i] != '{') {
 		return nil, nil, p.fail("want '{'")
@@ -44,10 +54,22 @@ type jsonParser struct {
 	s    string
 	i    int
 	bare bool // the outermost object has no braces: it ends at the end of s
+
+	canon bool     // build the canonical text in out
+	out   []byte   // canonical text
+	stack []member // the open objects' members so far, innermost last
+	tmp   []byte   // where an object's members wait to be sorted
 }
 
 // maxJSONDepth is encoding/json's nesting limit.
 const maxJSONDepth = 10000
+
+// member is one member of an object being read: its canonical "key":value
+// is out[start:end].
+type member struct {
+	key        string
+	start, end int
+}
 
 func (p *jsonParser) fail(want string) error {
 	if p.i >= len(p.s) {
@@ -125,61 +147,158 @@ func (p *jsonParser) object(depth int) (map[string]any, error) {
 		return nil, fmt.Errorf("nested deeper than %d", maxJSONDepth)
 	}
 	m := map[string]any{}
+	open, base := p.openObject()
 	err := p.members(func(key string) error {
+		start := p.beginMember(key, base)
 		v, err := p.value(depth + 1)
 		m[key] = v
+		p.endMember(key, start)
 		return err
 	})
+	p.closeObject(open, base)
 	return m, err
 }
 
 // stringObject reads a flat object as tag strings: strings as they are, null
-// as "", anything else as its compact canonical JSON text.
+// as "", anything else as its compact canonical JSON text. Its canonical
+// text has those strings as values.
 func (p *jsonParser) stringObject() (map[string]string, error) {
 	m := map[string]string{}
+	open, base := p.openObject()
 	err := p.members(func(key string) error {
+		start := p.beginMember(key, base)
+		defer p.endMember(key, start)
 		switch {
 		case p.i < len(p.s) && p.s[p.i] == '"':
 			v, err := p.str()
 			m[key] = v
+			p.emitString(v)
 			return err
 		default:
+			mark := len(p.out)
 			v, err := p.value(1)
+			p.out = p.out[:mark] // the value's own canonical text: replaced by its tag string
+			var tag string
 			switch v := v.(type) {
 			case nil:
-				m[key] = ""
 			case json.Number:
-				m[key] = string(v)
+				tag = string(v)
 			default:
-				m[key] = string(appendCanonical(nil, v))
+				tag = string(appendCanonical(nil, v))
 			}
+			m[key] = tag
+			p.emitString(tag)
 			return err
 		}
 	})
+	p.closeObject(open, base)
 	return m, err
+}
+
+// openObject starts an object's canonical text; it returns where the text
+// starts and where the object's members start on the members stack.
+func (p *jsonParser) openObject() (open, base int) {
+	if p.canon {
+		p.out = append(p.out, '{')
+	}
+	return len(p.out) - 1, len(p.stack)
+}
+
+// beginMember writes `"key":` (after a comma for all but the first member)
+// and returns where the member starts.
+func (p *jsonParser) beginMember(key string, base int) int {
+	if !p.canon {
+		return 0
+	}
+	if len(p.stack) > base {
+		p.out = append(p.out, ',')
+	}
+	start := len(p.out)
+	p.out = appendJSONString(p.out, key)
+	p.out = append(p.out, ':')
+	return start
+}
+
+func (p *jsonParser) endMember(key string, start int) {
+	if p.canon {
+		p.stack = append(p.stack, member{key: key, start: start, end: len(p.out)})
+	}
+}
+
+// closeObject ends an object's canonical text. Members come in any order
+// and may repeat; canonical text has them sorted by key, the last of equal
+// keys kept (as a map keeps it). Sorted input, the usual case, is left as
+// written.
+func (p *jsonParser) closeObject(open, base int) {
+	if !p.canon {
+		return
+	}
+	ms := p.stack[base:]
+	sorted := true
+	for i := 1; i < len(ms) && sorted; i++ {
+		sorted = ms[i-1].key < ms[i].key
+	}
+	if !sorted {
+		slices.SortStableFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+		p.tmp = append(p.tmp[:0], p.out[open+1:]...)
+		p.out = p.out[:open+1]
+		for i, m := range ms {
+			if i+1 < len(ms) && ms[i+1].key == m.key {
+				continue // a later duplicate wins
+			}
+			if len(p.out) > open+1 {
+				p.out = append(p.out, ',')
+			}
+			p.out = append(p.out, p.tmp[m.start-open-1:m.end-open-1]...)
+		}
+	}
+	p.out = append(p.out, '}')
+	p.stack = p.stack[:base]
+}
+
+// emitString writes the canonical text of a string value.
+func (p *jsonParser) emitString(v string) {
+	if p.canon {
+		p.out = appendJSONString(p.out, v)
+	}
+}
+
+// emitRaw writes the canonical text of a number or literal: as written.
+func (p *jsonParser) emitRaw(from int) {
+	if p.canon {
+		p.out = append(p.out, p.s[from:p.i]...)
+	}
 }
 
 func (p *jsonParser) value(depth int) (any, error) {
 	if p.i >= len(p.s) {
 		return nil, p.fail("want a value")
 	}
+	start := p.i
 	switch c := p.s[p.i]; {
 	case c == '"':
-		return p.str()
+		v, err := p.str()
+		p.emitString(v)
+		return v, err
 	case c == '{':
 		return p.object(depth)
 	case c == '[':
 		return p.array(depth)
 	case c == '-' || (c >= '0' && c <= '9'):
-		return p.number()
+		v, err := p.number()
+		p.emitRaw(start)
+		return v, err
 	case strings.HasPrefix(p.s[p.i:], "true"):
 		p.i += 4
+		p.emitRaw(start)
 		return true, nil
 	case strings.HasPrefix(p.s[p.i:], "false"):
 		p.i += 5
+		p.emitRaw(start)
 		return false, nil
 	case strings.HasPrefix(p.s[p.i:], "null"):
 		p.i += 4
+		p.emitRaw(start)
 		return nil, nil
 	}
 	return nil, p.fail("want a value")
@@ -191,9 +310,11 @@ func (p *jsonParser) array(depth int) ([]any, error) {
 	}
 	p.i++ // '['
 	a := []any{}
+	p.emitByte('[')
 	p.skipSpace()
 	if p.i < len(p.s) && p.s[p.i] == ']' {
 		p.i++
+		p.emitByte(']')
 		return a, nil
 	}
 	for {
@@ -210,12 +331,20 @@ func (p *jsonParser) array(depth int) ([]any, error) {
 		switch p.s[p.i] {
 		case ',':
 			p.i++
+			p.emitByte(',')
 		case ']':
 			p.i++
+			p.emitByte(']')
 			return a, nil
 		default:
 			return nil, p.fail("want ',' or ']'")
 		}
+	}
+}
+
+func (p *jsonParser) emitByte(c byte) {
+	if p.canon {
+		p.out = append(p.out, c)
 	}
 }
 

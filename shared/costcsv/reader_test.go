@@ -255,8 +255,8 @@ func TestRecordValues(t *testing.T) {
 			if d := compare.Compare(tc.want, got); d != "" {
 				t.Errorf("record (-want +got):\n%s", d)
 			}
-			if len(rec.Raw) != 16 || rec.Raw["CostInBillingCurrency"] != tc.rawCost {
-				t.Errorf("Raw = %v, want all 16 columns, cost %q verbatim", rec.Raw, tc.rawCost)
+			if cost, _ := rec.Raw.Get("CostInBillingCurrency"); rec.Raw.Len() != 16 || cost != tc.rawCost {
+				t.Errorf("Raw = %v, want all 16 columns, cost %q verbatim", rec.Raw.Map(), tc.rawCost)
 			}
 		})
 	}
@@ -624,5 +624,17 @@ func TestReaderHeader(t *testing.T) {
 	}
 	if _, err := r.Next(); !errors.Is(err, io.EOF) {
 		t.Errorf("second Next after EOF = %v, want io.EOF", err)
+	}
+}
+
+func TestToLower(t *testing.T) {
+	for _, s := range []string{
+		"", "a", "A", "abcdefgh", "ABCDEFGH", "abcdefgH", "Habcdefgh", "@[`{AZaz",
+		"/subscriptions/1CAAA5A3-2B66-438E-8AB4-BCE37D518C5D/resourceGroups/AHBTest/providers/Microsoft.Sql/servers/x",
+		"/subscriptions/1caaa5a3/resourcegroups/ahbtest", "Zürich-RG/ÄÖÜ", "abcdefghÄ", "\x7f\x40\x5b\x60\x7bAZ",
+	} {
+		if got, want := toLower(s), strings.ToLower(s); got != want {
+			t.Errorf("toLower(%q) = %q, want %q", s, got, want)
+		}
 	}
 }

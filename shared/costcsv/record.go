@@ -57,10 +57,20 @@ type Record struct {
 	// ChargePeriodStart is the same instant with its time of day, in UTC:
 	// midnight for daily sources, the hour for hourly FOCUS rows.
 	ChargePeriodStart time.Time
+	// ChargePeriodEnd is the exclusive end of the charge period, in UTC:
+	// FOCUS ChargePeriodEnd (already exclusive), or the next midnight for
+	// the daily EA, MCA and pay-as-you-go files. Zero when a FOCUS file
+	// leaves it empty.
+	ChargePeriodEnd time.Time
 	// BillingPeriodStart is the first day of the billing period as
 	// YYYY-MM-DD, empty where the source leaves it empty (CSP exports) or has
 	// no such column (PAYG).
 	BillingPeriodStart string
+	// BillingPeriodEnd is the exclusive end of the billing period as
+	// YYYY-MM-DD: FOCUS BillingPeriodEnd as written, or the day after the
+	// last day that EA and MCA files write (BillingPeriodEndDate is
+	// inclusive there). Empty where the source leaves it empty or has none.
+	BillingPeriodEnd string
 
 	// BillingCurrency is the currency of BilledCost (EA BillingCurrencyCode,
 	// BillingCurrency or Currency; MCA billingCurrency; PAYG Currency; FOCUS
@@ -153,7 +163,7 @@ type Record struct {
 	// decoded with numbers as json.Number so no digit is lost. Never nil.
 	AdditionalInfo map[string]any
 
-	// Raw holds every source column, keyed by its header name as written in
-	// the file (BOM and surrounding spaces removed), with the value verbatim.
-	Raw map[string]string
+	// Raw holds every source column: its header name as written in the file
+	// (BOM and surrounding spaces removed) and its value verbatim.
+	Raw Raw
 }

@@ -107,7 +107,7 @@ func NewCost(rec *costcsv.Record, scope, metric, windowID string, generation int
 		BenefitID:        rec.BenefitID,
 		Tags:             rec.Tags,
 		AdditionalInfo:   rec.AdditionalInfo,
-		Raw:              rec.Raw,
+		Raw:              rec.Raw.Map(),
 	}
 }
 

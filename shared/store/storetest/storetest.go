@@ -92,7 +92,7 @@ func costs(scope string, gen int64, lines ...line) []store.Cost {
 			ResourceID:      "/subscriptions/x/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm" + l.id,
 			Tags:            map[string]string{"env": "prod", "cost-center": "42"},
 			AdditionalInfo:  map[string]any{"UsageType": "ComputeHR", "VCPUs": float64(2)},
-			Raw:             map[string]string{"CostInBillingCurrency": l.cost, "Date": l.date, "Tags": `{"env":"prod"}`},
+			Raw:             costcsv.NewRaw([]string{"CostInBillingCurrency", "Date", "Tags"}, []string{l.cost, l.date, `{"env":"prod"}`}),
 		}
 		out[i] = store.NewCost(rec, scope, metric, windowA, gen, fmt.Sprintf("part-%d.csv", gen))
 	}
