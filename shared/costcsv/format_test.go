@@ -70,10 +70,10 @@ func sameRecords(t *testing.T, want, got []*Record) {
 	}
 	type view struct {
 		ID, Date, Start, End, BillingStart, BillingEnd, Currency, Billed, Effective, Quantity string
-		Line, Occurrence                                                                     int
-		SubAccount, Resource, Group, Region, Service, Category, Charge, Pricing, Benefit     string
-		Tags                                                                                 map[string]string
-		Info                                                                                 map[string]any
+		Line, Occurrence                                                                      int
+		SubAccount, Resource, Group, Region, Service, Category, Charge, Pricing, Benefit      string
+		Tags                                                                                  map[string]string
+		Info                                                                                  map[string]any
 	}
 	v := func(r *Record) view {
 		return view{r.ID, r.Date, r.ChargePeriodStart.String(), r.ChargePeriodEnd.String(), r.BillingPeriodStart, r.BillingPeriodEnd,
@@ -457,7 +457,9 @@ func writeColumn(cw file.ColumnChunkWriter, c pqColumn, texts []string, defs []i
 		copy(out[n-len(b):], b)
 		return out
 	}
-	timeOf := func(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, strings.Replace(s, " ", "T", 1)+zoneIfNone(s)) }
+	timeOf := func(s string) (time.Time, error) {
+		return time.Parse(time.RFC3339Nano, strings.Replace(s, " ", "T", 1)+zoneIfNone(s))
+	}
 	var err error
 	switch w := cw.(type) {
 	case *file.ByteArrayColumnChunkWriter:
