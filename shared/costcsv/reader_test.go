@@ -638,3 +638,15 @@ func TestToLower(t *testing.T) {
 		}
 	}
 }
+
+func TestChargeCategory(t *testing.T) {
+	for _, tc := range []struct{ chargeType, category, class string }{
+		{"Usage", "Usage", ""}, {"usage", "Usage", ""}, {"UnusedReservation", "Usage", ""}, {"UnusedSavingsPlan", "Usage", ""},
+		{"Purchase", "Purchase", ""}, {"Refund", "Purchase", "Correction"}, {"Credit", "Credit", ""}, {"Tax", "Tax", ""},
+		{"RoundingAdjustment", "Adjustment", ""}, {"SomethingNew", "Adjustment", ""}, {"", "", ""},
+	} {
+		if cat, class := chargeCategory(tc.chargeType); cat != tc.category || class != tc.class {
+			t.Errorf("chargeCategory(%q) = %q, %q; want %q, %q", tc.chargeType, cat, class, tc.category, tc.class)
+		}
+	}
+}

@@ -127,10 +127,10 @@ type Record struct {
 	// ResourceLocation) lower-cased with spaces removed.
 	RegionID string
 	// ChargeCategory is the FOCUS charge category: the FOCUS column, or mapped
-	// from ChargeType as the finops-toolkit mapping does: Usage,
-	// UnusedReservation, UnusedSavingsPlan -> Usage; Purchase, Refund ->
-	// Purchase; RoundingAdjustment -> Adjustment; Tax -> Tax. PAYG files are
-	// usage only (Usage). An unknown ChargeType leaves it empty.
+	// from ChargeType as the finops-toolkit's conversion guide does: Usage,
+	// Purchase, Credit and Tax stay; UnusedReservation, UnusedSavingsPlan ->
+	// Usage; Refund -> Purchase; any other charge type -> Adjustment.
+	// Pay-as-you-go files are usage only (Usage). Empty when ChargeType is.
 	ChargeCategory string // Usage, Purchase, Tax, Credit, Adjustment (FOCUS)
 	// ChargeClass is the FOCUS charge class: the FOCUS column, or
 	// "Correction" for a Refund ChargeType.

@@ -464,19 +464,25 @@ func regionID(s string) string {
 }
 
 // chargeCategory maps an EA/MCA ChargeType to FOCUS ChargeCategory and
-// ChargeClass, following the finops-toolkit FOCUS mapping.
+// ChargeClass as the finops-toolkit's conversion guide does (focus/convert):
+// Usage, Purchase, Credit and Tax stay; UnusedReservation and
+// UnusedSavingsPlan are Usage; Refund is a Purchase of class Correction; any
+// other charge type is an Adjustment (RoundingAdjustment, ...). An empty
+// ChargeType says nothing: both are empty.
 func chargeCategory(chargeType string) (category, class string) {
 	switch {
+	case chargeType == "":
+		return "", ""
 	case equalFoldASCII(chargeType, "usage"), equalFoldASCII(chargeType, "unusedreservation"), equalFoldASCII(chargeType, "unusedsavingsplan"):
 		return "Usage", ""
 	case equalFoldASCII(chargeType, "purchase"):
 		return "Purchase", ""
 	case equalFoldASCII(chargeType, "refund"):
 		return "Purchase", "Correction"
-	case equalFoldASCII(chargeType, "roundingadjustment"):
-		return "Adjustment", ""
+	case equalFoldASCII(chargeType, "credit"):
+		return "Credit", ""
 	case equalFoldASCII(chargeType, "tax"):
 		return "Tax", ""
 	}
-	return "", ""
+	return "Adjustment", ""
 }
