@@ -30,7 +30,7 @@ func decodeObject(s string, bare, tags bool) (obj map[string]any, tagMap map[str
 // appendCanonical would write it (FuzzDecodeObject checks that), without
 // a second walk over the maps.
 func (p *jsonParser) decode(s string, bare, tags, canon bool) (obj map[string]any, tagMap map[string]string, err error) {
-	*p = jsonParser{s: s, bare: bare, canon: canon, out: p.out[:0], stack: p.stack[:0], tmp: p.tmp}
+	*p = jsonParser{s: s, bare: bare, canon: canon, out: p.out[:0], stack: p.stack[:0], slow: p.slow[:0], tmp: p.tmp}
 	p.skipSpace()
 	if !bare && (p.i >= len(p.s) || p.s[p.i] != '{') {
 		return nil, nil, p.fail("want '{'")
@@ -58,17 +58,31 @@ type jsonParser struct {
 	canon bool     // build the canonical text in out
 	out   []byte   // canonical text
 	stack []member // the open objects' members so far, innermost last
+	slow  []string // keys that are not a plain substring of s (escapes)
 	tmp   []byte   // where an object's members wait to be sorted
+
+	// The last string read was s[strFrom:strTo] when strPlain is true.
+	strFrom, strTo int
+	strPlain       bool
 }
 
 // maxJSONDepth is encoding/json's nesting limit.
 const maxJSONDepth = 10000
 
 // member is one member of an object being read: its canonical "key":value
-// is out[start:end].
+// is out[start:end]; its key is s[kfrom:kto], or slow[kfrom] when kto < 0.
+// A member holds no pointer, so the stack of members costs the garbage
+// collector nothing.
 type member struct {
-	key        string
+	kfrom, kto int
 	start, end int
+}
+
+func (p *jsonParser) key(m member) string {
+	if m.kto < 0 {
+		return p.slow[m.kfrom]
+	}
+	return p.s[m.kfrom:m.kto]
 }
 
 func (p *jsonParser) fail(want string) error {
@@ -149,10 +163,10 @@ func (p *jsonParser) object(depth int) (map[string]any, error) {
 	m := map[string]any{}
 	open, base := p.openObject()
 	err := p.members(func(key string) error {
-		start := p.beginMember(key, base)
+		mb := p.beginMember(key, base)
 		v, err := p.value(depth + 1)
 		m[key] = v
-		p.endMember(key, start)
+		p.endMember(mb)
 		return err
 	})
 	p.closeObject(open, base)
@@ -166,8 +180,8 @@ func (p *jsonParser) stringObject() (map[string]string, error) {
 	m := map[string]string{}
 	open, base := p.openObject()
 	err := p.members(func(key string) error {
-		start := p.beginMember(key, base)
-		defer p.endMember(key, start)
+		mb := p.beginMember(key, base)
+		defer p.endMember(mb)
 		switch {
 		case p.i < len(p.s) && p.s[p.i] == '"':
 			v, err := p.str()
@@ -205,23 +219,29 @@ func (p *jsonParser) openObject() (open, base int) {
 }
 
 // beginMember writes `"key":` (after a comma for all but the first member)
-// and returns where the member starts.
-func (p *jsonParser) beginMember(key string, base int) int {
+// for the key just read.
+func (p *jsonParser) beginMember(key string, base int) member {
 	if !p.canon {
-		return 0
+		return member{}
+	}
+	m := member{kfrom: p.strFrom, kto: p.strTo}
+	if !p.strPlain {
+		m.kfrom, m.kto = len(p.slow), -1
+		p.slow = append(p.slow, key)
 	}
 	if len(p.stack) > base {
 		p.out = append(p.out, ',')
 	}
-	start := len(p.out)
+	m.start = len(p.out)
 	p.out = appendJSONString(p.out, key)
 	p.out = append(p.out, ':')
-	return start
+	return m
 }
 
-func (p *jsonParser) endMember(key string, start int) {
+func (p *jsonParser) endMember(m member) {
 	if p.canon {
-		p.stack = append(p.stack, member{key: key, start: start, end: len(p.out)})
+		m.end = len(p.out)
+		p.stack = append(p.stack, m)
 	}
 }
 
@@ -236,14 +256,14 @@ func (p *jsonParser) closeObject(open, base int) {
 	ms := p.stack[base:]
 	sorted := true
 	for i := 1; i < len(ms) && sorted; i++ {
-		sorted = ms[i-1].key < ms[i].key
+		sorted = p.key(ms[i-1]) < p.key(ms[i])
 	}
 	if !sorted {
-		slices.SortStableFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+		slices.SortStableFunc(ms, func(a, b member) int { return strings.Compare(p.key(a), p.key(b)) })
 		p.tmp = append(p.tmp[:0], p.out[open+1:]...)
 		p.out = p.out[:open+1]
 		for i, m := range ms {
-			if i+1 < len(ms) && ms[i+1].key == m.key {
+			if i+1 < len(ms) && p.key(ms[i+1]) == p.key(m) {
 				continue // a later duplicate wins
 			}
 			if len(p.out) > open+1 {
@@ -396,8 +416,10 @@ func (p *jsonParser) str() (string, error) {
 		switch {
 		case c == '"':
 			p.i++
+			p.strFrom, p.strTo, p.strPlain = start, p.i-1, true
 			return p.s[start : p.i-1], nil
 		case c == '\\' || c >= utf8.RuneSelf:
+			p.strPlain = false
 			return p.slowStr(start)
 		case c < 0x20:
 			return "", p.fail("control character in string")

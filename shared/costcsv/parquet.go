@@ -39,6 +39,11 @@ import (
 // column names were line 1. Only flat files are read: a nested or repeated
 // column is a *HeaderError naming it. Memory holds the file's footer, one
 // batch of rows and one page per column, whatever the file's size.
+//
+// A corrupt file is an error, and a panic of the Parquet library on one is
+// turned into an error too. But fuzzing found corrupt page headers on
+// which arrow-go v18.7.0 loops forever without reading: a Parquet file from
+// an untrusted source needs a time limit around its reading.
 
 // parquetBatch is how many rows are decoded per column at a time.
 const parquetBatch = 256
@@ -61,7 +66,16 @@ type parquetSource struct {
 	err   error
 }
 
-func newParquetSource(r io.ReaderAt, size int64, name string) (*parquetSource, error) {
+// corrupt turns a panic of the Parquet library, which trusts more of a
+// file's metadata than a corrupt file deserves, into an error.
+func corrupt(name string, err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("read parquet %s: corrupt file: %v", name, p)
+	}
+}
+
+func newParquetSource(r io.ReaderAt, size int64, name string) (s *parquetSource, err error) {
+	defer corrupt(name, &err)
 	props := parquet.NewReaderProperties(nil)
 	props.BufferedStreamEnabled = true // read pages as needed, not whole column chunks
 	rdr, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithReadProps(props))
@@ -69,7 +83,7 @@ func newParquetSource(r io.ReaderAt, size int64, name string) (*parquetSource, e
 		return nil, &HeaderError{File: name, Reason: "parquet: " + err.Error()}
 	}
 	sc := rdr.MetaData().Schema
-	s := &parquetSource{file: name, rdr: rdr}
+	s = &parquetSource{file: name, rdr: rdr}
 	var nested []string
 	for i := range sc.NumColumns() {
 		c := sc.Column(i)
@@ -119,7 +133,8 @@ func (s *parquetSource) next() ([]byte, []uint32, int, error) {
 }
 
 // fill decodes the next batch of rows, opening row groups as needed.
-func (s *parquetSource) fill() error {
+func (s *parquetSource) fill() (err error) {
+	defer corrupt(s.file, &err)
 	for s.left == 0 {
 		if s.rg == s.rdr.NumRowGroups() {
 			return io.EOF

@@ -40,13 +40,11 @@ type Reader struct {
 	seen occurrences
 	done error // io.EOF or a fatal error, returned by every later Next
 
-	fields                      []string // the current line's fields, reused
-	rowBuf, keyBuf              []byte
+	keyBuf                      []byte
 	tagsJSON, infoJSON          jsonParser // their out holds the line's canonical Tags and AdditionalInfo
 	dates                       dates
 	resourceID, subAccount      stringCache
 	region, benefit, billingEnd stringCache
-	vals                        [numRoles]string // the current line's value of each role
 }
 
 // dates caches parsed date values: a file holds few distinct dates, so
@@ -215,33 +213,38 @@ func (r *Reader) Next() (*Record, error) {
 	}
 	// One allocation holds the line's text and, after it, its field ends:
 	// the fields, Raw and the content hash all read it.
-	b := append(r.rowBuf[:0], text...)
+	b := text // the source's buffer: ends go after the text in its spare room
 	for _, e := range ends {
 		b = binary.LittleEndian.AppendUint32(b, e)
 	}
-	r.rowBuf = b
 	row := string(b)
-	r.fields = splitFields(r.fields, row, ends)
-	rec, le := r.record(line, r.fields)
-	if le != nil {
-		le.Fields = slices.Clone(r.fields)
+	raw := Raw{names: r.header, text: row[:len(text)], ends: row[len(text):]}
+	// The record and the line's values are built on the stack and the
+	// record copied to the heap once: while the garbage collector runs,
+	// every pointer written to the heap costs a write barrier.
+	var rec Record
+	var vals [numRoles]string
+	if le := r.record(&rec, &vals, line, raw); le != nil {
+		le.Fields = raw.Values()
 		return nil, le
 	}
-	rec.Raw = Raw{names: r.header, text: row[:len(text)], ends: row[len(text):]}
+	rec.Raw = raw
 	// The content hash covers the values and where each ends: it only
 	// tells a changed line from an unchanged one with the same id (and
 	// reconciliation would catch a missed change in any amount).
-	r.setHashes(rec, xxh3.HashString128(row).Bytes())
-	return rec, nil
+	r.setHashes(&rec, &vals, xxh3.HashString128(row).Bytes())
+	out := new(Record)
+	*out = rec
+	return out, nil
 }
 
-// record builds the record of one line whose field count matches the header.
-func (r *Reader) record(line int, fields []string) (*Record, *LineError) {
+// record fills rec from one line whose field count matches the header,
+// and v with the line's value of each role.
+func (r *Reader) record(rec *Record, v *[numRoles]string, line int, raw Raw) *LineError {
 	col := &r.lay.col
-	v := &r.vals
 	for ro, i := range col {
 		if i >= 0 {
-			v[ro] = clean(fields[i])
+			v[ro] = clean(raw.value(i))
 		}
 	}
 	bad := func(ro role, format string, args ...any) *LineError {
@@ -278,21 +281,21 @@ func (r *Reader) record(line int, fields []string) (*Record, *LineError) {
 		return d, nil
 	}
 
-	rec := &Record{Line: line}
+	rec.Line = line
 	var le *LineError
 
 	if v[rDate] == "" {
-		return nil, bad(rDate, "empty date")
+		return bad(rDate, "empty date")
 	}
 	usage, le := date(rDate)
 	if le != nil {
-		return nil, le
+		return le
 	}
 	rec.ChargePeriodStart, rec.Date = usage.t, usage.day
 	if r.lay.spec.exclusiveEnds {
 		end, le := date(rChargePeriodEnd)
 		if le != nil {
-			return nil, le
+			return le
 		}
 		rec.ChargePeriodEnd = end.t
 	} else {
@@ -300,12 +303,12 @@ func (r *Reader) record(line int, fields []string) (*Record, *LineError) {
 	}
 	start, le := date(rBillingPeriodStart)
 	if le != nil {
-		return nil, le
+		return le
 	}
 	rec.BillingPeriodStart = start.day
 	end, le := date(rBillingPeriodEnd)
 	if le != nil {
-		return nil, le
+		return le
 	}
 	rec.BillingPeriodEnd = end.day
 	if end.day != "" && !r.lay.spec.exclusiveEnds {
@@ -313,37 +316,37 @@ func (r *Reader) record(line int, fields []string) (*Record, *LineError) {
 	}
 
 	if rec.BilledCost, le = amount(rCost); le != nil {
-		return nil, le
+		return le
 	}
 	rec.EffectiveCost = rec.BilledCost
 	if col[rEffectiveCost] >= 0 {
 		if rec.EffectiveCost, le = amount(rEffectiveCost); le != nil {
-			return nil, le
+			return le
 		}
 	}
 	if v[rQuantity] != "" {
 		if rec.Quantity, le = amount(rQuantity); le != nil {
-			return nil, le
+			return le
 		}
 	}
 	if rec.CostInPricingCurrency, le = optAmount(rCostInPricing); le != nil {
-		return nil, le
+		return le
 	}
 	if rec.CostInUSD, le = optAmount(rCostInUSD); le != nil {
-		return nil, le
+		return le
 	}
 	if rec.ExchangeRate = v[rExchangeRate]; rec.ExchangeRate != "" {
 		if _, err := parseAmount(rec.ExchangeRate); err != nil {
-			return nil, bad(rExchangeRate, "unparsable exchange rate: %v", err)
+			return bad(rExchangeRate, "unparsable exchange rate: %v", err)
 		}
 	}
 
 	var err error
 	if rec.Tags, err = r.tagsJSON.parseTags(v[rTags], true); err != nil {
-		return nil, bad(rTags, "%v", err)
+		return bad(rTags, "%v", err)
 	}
 	if rec.AdditionalInfo, err = r.infoJSON.parseObject(v[rAdditionalInfo], true); err != nil {
-		return nil, bad(rAdditionalInfo, "%v", err)
+		return bad(rAdditionalInfo, "%v", err)
 	}
 
 	rec.BillingCurrency = v[rCurrency]
@@ -389,13 +392,13 @@ func (r *Reader) record(line int, fields []string) (*Record, *LineError) {
 			rec.ServiceName, rec.ServiceCategory, _ = r.services.Lookup(v[rConsumedService], rec.ResourceType)
 		}
 	}
-	return rec, nil
+	return nil
 }
 
 // setHashes sets the record's content hash (given) and, from its natural
 // key and occurrence number, its id.
-func (r *Reader) setHashes(rec *Record, content [16]byte) {
-	sum := keySum(r.appendKey(r.keyBuf[:0], rec))
+func (r *Reader) setHashes(rec *Record, vals *[numRoles]string, content [16]byte) {
+	sum := keySum(r.appendKey(r.keyBuf[:0], rec, vals))
 	occ := r.seen.next(binary.BigEndian.Uint64(sum[8:]))
 	rec.Occurrence = int(occ)
 	id := idSum(&sum, occ, r.part)
@@ -408,7 +411,7 @@ func (r *Reader) setHashes(rec *Record, content [16]byte) {
 
 // appendKey appends the natural key of rec (see key.go) and keeps the
 // buffer for the next line.
-func (r *Reader) appendKey(b []byte, rec *Record) []byte {
+func (r *Reader) appendKey(b []byte, rec *Record, vals *[numRoles]string) []byte {
 	b = appendField(b, r.lay.spec.family)
 	for _, ro := range r.lay.spec.key {
 		switch ro {
@@ -428,7 +431,7 @@ func (r *Reader) appendKey(b []byte, rec *Record) []byte {
 		case rAdditionalInfo:
 			b = appendField(b, r.infoJSON.out)
 		default:
-			b = appendLowerField(b, r.vals[ro])
+			b = appendLowerField(b, vals[ro])
 		}
 	}
 	r.keyBuf = b

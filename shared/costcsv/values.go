@@ -177,6 +177,9 @@ func parseAmount(s string) (decimal.Decimal, error) {
 	return d, nil
 }
 
+// zeroAmount is "0" as decimal.NewFromString reads it.
+var zeroAmount = decimal.New(0, 0)
+
 // fastAmount is parseAmount's fast path for -?d+(.d+)?([eE][+-]?d+)? with at
 // most 36 significant digits (28-digit FOCUS amounts included) and an
 // exponent within bounds: it builds the same Decimal as decimal.NewFromString
@@ -240,6 +243,9 @@ func fastAmount(s string) (decimal.Decimal, bool) {
 	}
 	if exp > maxAmountExponent || exp < -maxAmountExponent {
 		return decimal.Decimal{}, false
+	}
+	if hi == 0 && lo == 0 && exp == 0 {
+		return zeroAmount, true // shared: a Decimal is never modified
 	}
 	if hi == 0 && lo <= math.MaxInt64 {
 		v := int64(lo)
