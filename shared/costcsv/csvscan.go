@@ -75,8 +75,9 @@ func lengthNL(b []byte) int {
 	return 0
 }
 
-// read returns the next record as its text and field end offsets (valid
-// until the next call) and the line where it starts. Errors: io.EOF at the
+// read returns the next record as its text (the unescaped fields, each
+// followed by one separator byte) and field end offsets (valid until the
+// next call) and the line where it starts. Errors: io.EOF at the
 // end; *scanError for a malformed record (the text and ends then hold the
 // fields before the error, and reading goes on after the offending line);
 // anything else from the underlying reader, or errRecordTooLong.
@@ -101,32 +102,42 @@ func (s *csvScanner) read() (text []byte, ends []uint32, line int, err error) {
 	s.rec, s.ends = s.rec[:0], s.ends[:0]
 	// k is the cursor in the line l; the byte column of l[k] is colBase+k.
 	// sp lists where l has a comma or a quote (one pass over the line), si
-	// the first of them not passed yet.
-	k, colBase, posLine := 0, 1, s.numLine
+	// the first of them not passed yet. l[from:k] is not copied to rec yet:
+	// unquoted fields and the commas between them are copied in one piece
+	// when a quote or the end of the line comes, so rec holds each field
+	// followed by its comma, and a field that ends at l[p] ends in rec at
+	// len(rec)+p-from.
+	k, from, colBase, posLine := 0, 0, 1, s.numLine
 	sp := s.specials(l)
 	si := 0
+	flush := func(to int) {
+		s.rec = append(s.rec, l[from:to]...)
+		from = to
+	}
 fields:
 	for {
 		if k == len(l) || l[k] != '"' {
 			// An unquoted field ends at the next comma; a quote before it
 			// is a bare quote.
 			if si == len(sp) {
-				s.rec = append(s.rec, l[k:len(l)-lengthNL(l)]...)
+				flush(len(l) - lengthNL(l))
 				s.ends = append(s.ends, uint32(len(s.rec)))
 				break fields
 			}
 			p := int(sp[si])
 			if l[p] == '"' {
+				flush(k)
 				err = s.parseErr(recLine, s.numLine, colBase+p, csv.ErrBareQuote)
 				break fields
 			}
-			s.rec = append(s.rec, l[k:p]...)
-			s.ends = append(s.ends, uint32(len(s.rec)))
+			s.ends = append(s.ends, uint32(len(s.rec)+p-from))
 			k, si = p+1, si+1
 			continue
 		}
 		// A quoted field: the quote at k opens it.
+		flush(k)
 		k, si = k+1, si+1
+		from = k
 		for {
 			for si < len(sp) && l[sp[si]] != '"' {
 				si++ // a comma inside the quotes
@@ -134,16 +145,16 @@ fields:
 			switch {
 			case si < len(sp):
 				p := int(sp[si])
-				s.rec = append(s.rec, l[k:p]...)
+				flush(p)
 				k, si = p+1, si+1
+				from = k
 				switch {
-				case k < len(l) && l[k] == '"': // "" is a quote
-					s.rec = append(s.rec, '"')
+				case k < len(l) && l[k] == '"': // "" is a quote: the second one is copied
 					k, si = k+1, si+1
 					continue
 				case k < len(l) && l[k] == ',':
-					k, si = k+1, si+1
 					s.ends = append(s.ends, uint32(len(s.rec)))
+					k, si = k+1, si+1
 					continue fields
 				case len(l)-k == lengthNL(l[k:]):
 					s.ends = append(s.ends, uint32(len(s.rec)))
@@ -153,7 +164,7 @@ fields:
 				break fields
 			case k < len(l):
 				// The field goes on on the next line.
-				s.rec = append(s.rec, l[k:]...)
+				flush(len(l))
 				if len(s.rec) > maxRecordBytes {
 					s.errRead = errRecordTooLong
 					return nil, nil, recLine, errRecordTooLong
@@ -170,7 +181,7 @@ fields:
 				if errRead == io.EOF {
 					errRead = nil
 				}
-				k, colBase = 0, col
+				k, from, colBase = 0, 0, col
 				sp, si = s.specials(l), 0
 			default:
 				// The file ends inside the quotes.
@@ -195,23 +206,27 @@ fields:
 // specials returns the offsets of every ',' and '"' in l, in order. It
 // tests eight bytes at a time: this one pass replaces a search per field.
 func (s *csvScanner) specials(l []byte) []uint32 {
-	sp := s.sp[:0]
-	i := 0
+	if cap(s.sp) < len(l) {
+		s.sp = make([]uint32, len(l)+len(l)/2)
+	}
+	sp := s.sp[:len(l)] // room for every byte: no append in the loop
+	n, i := 0, 0
 	for ; i+8 <= len(l); i += 8 {
 		w := binary.LittleEndian.Uint64(l[i:])
 		m := zeroBytes(w^(','*loBits)) | zeroBytes(w^('"'*loBits))
 		for m != 0 {
-			sp = append(sp, uint32(i+bits.TrailingZeros64(m)/8))
+			sp[n] = uint32(i + bits.TrailingZeros64(m)>>3)
+			n++
 			m &= m - 1
 		}
 	}
 	for ; i < len(l); i++ {
 		if l[i] == ',' || l[i] == '"' {
-			sp = append(sp, uint32(i))
+			sp[n] = uint32(i)
+			n++
 		}
 	}
-	s.sp = sp
-	return sp
+	return sp[:n]
 }
 
 // zeroBytes has the high bit set in each byte of x that is zero, and only
@@ -226,16 +241,23 @@ func (s *csvScanner) parseErr(start, line, col int, err error) error {
 	return &scanError{csv.ParseError{StartLine: start, Line: line, Column: col, Err: err}}
 }
 
-// splitFields returns the fields of text with ends as strings sharing one
-// allocation, appended to dst[:0].
+// splitFields returns the fields of a record's text, appended to dst[:0].
+// Field i ends at ends[i]; each is followed by one separator byte.
 func splitFields(dst []string, text string, ends []uint32) []string {
 	dst = dst[:0]
-	prev := uint32(0)
-	for _, e := range ends {
-		dst = append(dst, text[prev:e])
-		prev = e
+	for i := range ends {
+		dst = append(dst, text[fieldStart(ends, i):ends[i]])
 	}
 	return dst
+}
+
+// fieldStart is where field i starts: after the separator that follows
+// field i-1.
+func fieldStart(ends []uint32, i int) uint32 {
+	if i == 0 {
+		return 0
+	}
+	return ends[i-1] + 1
 }
 
 func (e *scanError) Error() string { return fmt.Sprint(&e.ParseError) }

@@ -79,7 +79,7 @@ func sameRecords(t *testing.T, want, got []*Record) {
 		return view{r.ID, r.Date, r.ChargePeriodStart.String(), r.ChargePeriodEnd.String(), r.BillingPeriodStart, r.BillingPeriodEnd,
 			r.BillingCurrency, r.BilledCost.String(), r.EffectiveCost.String(), r.Quantity.String(), r.Line, r.Occurrence,
 			r.SubAccountID, r.ResourceID, r.ResourceGroup, r.RegionID, r.ServiceName, r.ServiceCategory, r.ChargeCategory,
-			r.PricingModel, r.BenefitID, r.Tags, r.AdditionalInfo}
+			r.PricingModel, r.BenefitID, r.Tags.Map(), r.AdditionalInfo.Map()}
 	}
 	for i := range want {
 		if d := compare.Compare(v(want[i]), v(got[i])); d != "" {

@@ -50,7 +50,7 @@ func FuzzReader(f *testing.F) {
 				t.Fatalf("lines %d and %d share id %s", prev, rec.Line, rec.ID)
 			}
 			ids[rec.ID] = rec.Line
-			if len(rec.Date) != 10 || rec.Tags == nil || rec.AdditionalInfo == nil || rec.Raw.Len() != len(r.Header()) {
+			if len(rec.Date) != 10 || rec.Tags.Map() == nil || rec.AdditionalInfo.Map() == nil || rec.Raw.Len() != len(r.Header()) {
 				t.Fatalf("line %d: incomplete record %+v", rec.Line, rec)
 			}
 		}
@@ -100,6 +100,35 @@ func FuzzDecodeObject(f *testing.F) {
 		if tags, err := p.parseTags(s, true); err == nil {
 			if want := appendCanonical(nil, tags); string(p.out) != string(want) {
 				t.Fatalf("canonical tags of %q = %s, appendCanonical = %s", s, p.out, want)
+			}
+		}
+		// Checking without building values accepts the same inputs and
+		// makes the same text, which decodes back to the same values.
+		for _, tags := range []bool{false, true} {
+			var built, checked jsonParser
+			var berr error
+			if tags {
+				_, berr = built.parseTags(s, true)
+			} else {
+				_, berr = built.parseObject(s, true)
+			}
+			cerr := checked.canonical(s, tags)
+			if (berr == nil) != (cerr == nil) || string(built.out) != string(checked.out) {
+				t.Fatalf("tags %v: canonical(%q) = %s, %v; with values %s, %v", tags, s, checked.out, cerr, built.out, berr)
+			}
+			if cerr != nil {
+				continue
+			}
+			if tags {
+				want, _ := parseTags(s)
+				if got := (Tags{json: string(checked.out)}).Map(); !reflect.DeepEqual(got, want) {
+					t.Fatalf("Tags(%q).Map() = %#v, want %#v", s, got, want)
+				}
+			} else {
+				want, _ := parseObject(s)
+				if got := (Object{json: string(checked.out)}).Map(); !reflect.DeepEqual(got, want) {
+					t.Fatalf("Object(%q).Map() = %#v, want %#v", s, got, want)
+				}
 			}
 		}
 		// A brace-less fragment reads as the object it abbreviates.

@@ -70,19 +70,27 @@ func newEAGen(seed uint64, resources, days, dupPercent int) *eaGen {
 		sub := subs[rng.IntN(len(subs))]
 		rg := fmt.Sprintf("rg-%s-%03d", envs[i%len(envs)], rng.IntN(1+resources/50))
 		if i%4 == 0 {
-			rg = strings.ToUpper(rg[:3]) + rg[3:]
+			rg = fmt.Sprintf("MC_ANALYTICSENGINE_CLUSTER%03d_EASTUS", rng.IntN(1+resources/50)) // AKS node resource groups
 		}
-		name := fmt.Sprintf("res%05d", i)
+		name := fmt.Sprintf("aks-agentpool-%08d-vmss", rng.IntN(1e8))
+		if t.consumed != "Microsoft.Compute" {
+			name = fmt.Sprintf("res%05d", i)
+		}
 		r := eaResource{
 			sub: sub, rg: rg, name: name, typ: t.typ, consumed: t.consumed,
 			location: locations[rng.IntN(len(locations))],
 			id:       fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/%s/%s", sub, rg, t.typ, name),
-			tags: fmt.Sprintf(`"""env"": ""%s"",""owner"": ""team-%d"",""CostCenter"": ""%d"""`,
-				envs[i%len(envs)], rng.IntN(40), 1000+rng.IntN(90)),
-			info: fmt.Sprintf(`"{""UsageType"":""ComputeHR"",""ImageType"":""Canonical"",""ServiceType"":""Standard_D%ds_v5"",""VMName"":""%s"",""VCPUs"":%d}"`,
-				2<<rng.IntN(3), name, 2<<rng.IntN(3)),
+			info: fmt.Sprintf(`"{""UsageType"":""ComputeHR"",""ImageType"":""Canonical"",""ServiceType"":""Standard_D%ds_v5"",""VMName"":""%s_%d"",""VMProperties"":""Microsoft.AKS.Compute.AKS.Linux.Billing"",""VCPUs"":%d,""ConsumedQuantity"":1.0}"`,
+				2<<rng.IntN(3), name, rng.IntN(9), 2<<rng.IntN(3)),
 		}
-		if rng.IntN(3) == 0 {
+		switch rng.IntN(3) {
+		case 0: // AKS-managed tags, as in the real EA files
+			r.tags = fmt.Sprintf(`"""aks-managed-createOperationID"": """",""aks-managed-creationSource"": ""vmssclient-%s"",""aks-managed-kubeletIdentityClientID"": ""%s"",""aks-managed-orchestrator"": ""Kubernetes:1.27.%d"",""aks-managed-poolName"": ""agentpool"""`,
+				name, subs[rng.IntN(len(subs))], rng.IntN(9))
+		default:
+			r.tags = fmt.Sprintf(`"""env"": ""%s"",""owner"": ""team-%d"",""CostCenter"": ""%d"""`, envs[i%len(envs)], rng.IntN(40), 1000+rng.IntN(90))
+		}
+		if rng.IntN(4) == 0 {
 			r.tags = "" // untagged
 		}
 		for m := range r.meters {
@@ -152,6 +160,7 @@ func (g *eaGen) line() string {
 	set("ResourceLocation", r.location)
 	set("Date", fmt.Sprintf("09/%02d/2023", day))
 	set("ProductName", `"Virtual Machines Dsv5 Series - D2s v5, UK South"`)
+	set("ServiceInfo2", "Canonical")
 	set("MeterCategory", "Virtual Machines")
 	set("MeterSubCategory", "Dsv5 Series")
 	set("MeterId", r.meters[rng.IntN(len(r.meters))])

@@ -22,15 +22,16 @@ import (
 // time; FuzzDecodeObject checks it against encoding/json.
 func decodeObject(s string, bare, tags bool) (obj map[string]any, tagMap map[string]string, err error) {
 	var p jsonParser
-	return p.decode(s, bare, tags, false)
+	return p.decode(s, bare, tags, false, true)
 }
 
 // decode is decodeObject with a reusable parser. When canon is true it also
-// leaves in p.out the canonical JSON text of what it returns, as
-// appendCanonical would write it (FuzzDecodeObject checks that), without
-// a second walk over the maps.
-func (p *jsonParser) decode(s string, bare, tags, canon bool) (obj map[string]any, tagMap map[string]string, err error) {
-	*p = jsonParser{s: s, bare: bare, canon: canon, out: p.out[:0], stack: p.stack[:0], slow: p.slow[:0], tmp: p.tmp}
+// leaves in p.out the canonical JSON text of what it reads, as
+// appendCanonical would write it from the decoded values (FuzzDecodeObject
+// checks that). When build is false it only checks the object and builds
+// its canonical text: it returns nil maps and allocates nothing per value.
+func (p *jsonParser) decode(s string, bare, tags, canon, build bool) (obj map[string]any, tagMap map[string]string, err error) {
+	*p = jsonParser{s: s, bare: bare, canon: canon, build: build, out: p.out[:0], stack: p.stack[:0], slow: p.slow[:0], tmp: p.tmp}
 	p.skipSpace()
 	if !bare && (p.i >= len(p.s) || p.s[p.i] != '{') {
 		return nil, nil, p.fail("want '{'")
@@ -56,6 +57,7 @@ type jsonParser struct {
 	bare bool // the outermost object has no braces: it ends at the end of s
 
 	canon bool     // build the canonical text in out
+	build bool     // build the maps and values (else only check and canonicalise)
 	out   []byte   // canonical text
 	stack []member // the open objects' members so far, innermost last
 	slow  []string // keys that are not a plain substring of s (escapes)
@@ -160,12 +162,17 @@ func (p *jsonParser) object(depth int) (map[string]any, error) {
 	if depth >= maxJSONDepth {
 		return nil, fmt.Errorf("nested deeper than %d", maxJSONDepth)
 	}
-	m := map[string]any{}
+	var m map[string]any
+	if p.build {
+		m = map[string]any{}
+	}
 	open, base := p.openObject()
 	err := p.members(func(key string) error {
 		mb := p.beginMember(key, base)
 		v, err := p.value(depth + 1)
-		m[key] = v
+		if m != nil {
+			m[key] = v
+		}
 		p.endMember(mb)
 		return err
 	})
@@ -177,33 +184,39 @@ func (p *jsonParser) object(depth int) (map[string]any, error) {
 // as "", anything else as its compact canonical JSON text. Its canonical
 // text has those strings as values.
 func (p *jsonParser) stringObject() (map[string]string, error) {
-	m := map[string]string{}
+	var m map[string]string
+	if p.build {
+		m = map[string]string{}
+	}
 	open, base := p.openObject()
 	err := p.members(func(key string) error {
 		mb := p.beginMember(key, base)
 		defer p.endMember(mb)
-		switch {
-		case p.i < len(p.s) && p.s[p.i] == '"':
+		if p.i < len(p.s) && p.s[p.i] == '"' {
 			v, err := p.str()
-			m[key] = v
+			if m != nil {
+				m[key] = v
+			}
 			p.emitString(v)
 			return err
-		default:
-			mark := len(p.out)
-			v, err := p.value(1)
-			p.out = p.out[:mark] // the value's own canonical text: replaced by its tag string
-			var tag string
-			switch v := v.(type) {
-			case nil:
-			case json.Number:
-				tag = string(v)
-			default:
-				tag = string(appendCanonical(nil, v))
-			}
-			m[key] = tag
-			p.emitString(tag)
-			return err
 		}
+		// Any other value's tag string is its canonical text; null's is "".
+		mark := len(p.out)
+		canon := p.canon
+		p.canon = true
+		_, err := p.value(1)
+		tag := string(p.out[mark:])
+		p.out, p.canon = p.out[:mark], canon
+		if tag == "null" {
+			tag = ""
+		}
+		if m != nil {
+			m[key] = tag
+		}
+		if p.canon {
+			p.out = appendJSONString(p.out, tag) // made here, not read
+		}
+		return err
 	})
 	p.closeObject(open, base)
 	return m, err
@@ -233,7 +246,7 @@ func (p *jsonParser) beginMember(key string, base int) member {
 		p.out = append(p.out, ',')
 	}
 	m.start = len(p.out)
-	p.out = appendJSONString(p.out, key)
+	p.emitString(key)
 	p.out = append(p.out, ':')
 	return m
 }
@@ -258,8 +271,22 @@ func (p *jsonParser) closeObject(open, base int) {
 	for i := 1; i < len(ms) && sorted; i++ {
 		sorted = p.key(ms[i-1]) < p.key(ms[i])
 	}
-	if !sorted {
+	switch {
+	case sorted:
+	case len(ms) <= 16:
+		// Insertion sort, stable, for the handful of members objects have.
+		for i := 1; i < len(ms); i++ {
+			m, k := ms[i], p.key(ms[i])
+			j := i
+			for ; j > 0 && p.key(ms[j-1]) > k; j-- {
+				ms[j] = ms[j-1]
+			}
+			ms[j] = m
+		}
+	default:
 		slices.SortStableFunc(ms, func(a, b member) int { return strings.Compare(p.key(a), p.key(b)) })
+	}
+	if !sorted {
 		p.tmp = append(p.tmp[:0], p.out[open+1:]...)
 		p.out = p.out[:open+1]
 		for i, m := range ms {
@@ -276,11 +303,18 @@ func (p *jsonParser) closeObject(open, base int) {
 	p.stack = p.stack[:base]
 }
 
-// emitString writes the canonical text of a string value.
+// emitString writes the canonical text of the string v just read: as
+// written when it was plain ASCII without escapes (all printable, nothing
+// to escape), else escaped anew.
 func (p *jsonParser) emitString(v string) {
-	if p.canon {
-		p.out = appendJSONString(p.out, v)
+	if !p.canon {
+		return
 	}
+	if p.strPlain {
+		p.out = append(p.out, p.s[p.strFrom-1:p.strTo+1]...) // with its quotes
+		return
+	}
+	p.out = appendJSONString(p.out, v)
 }
 
 // emitRaw writes the canonical text of a number or literal: as written.
@@ -299,14 +333,28 @@ func (p *jsonParser) value(depth int) (any, error) {
 	case c == '"':
 		v, err := p.str()
 		p.emitString(v)
+		if !p.build {
+			return nil, err // no boxing
+		}
 		return v, err
 	case c == '{':
-		return p.object(depth)
+		m, err := p.object(depth)
+		if m == nil {
+			return nil, err
+		}
+		return m, err
 	case c == '[':
-		return p.array(depth)
+		a, err := p.array(depth)
+		if !p.build {
+			return nil, err
+		}
+		return a, err
 	case c == '-' || (c >= '0' && c <= '9'):
 		v, err := p.number()
 		p.emitRaw(start)
+		if !p.build {
+			return nil, err
+		}
 		return v, err
 	case strings.HasPrefix(p.s[p.i:], "true"):
 		p.i += 4
@@ -343,7 +391,9 @@ func (p *jsonParser) array(depth int) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		a = append(a, v)
+		if p.build {
+			a = append(a, v)
+		}
 		p.skipSpace()
 		if p.i >= len(p.s) {
 			return nil, p.fail("want ',' or ']'")

@@ -45,14 +45,30 @@ func appendField[S string | []byte](b []byte, v S) []byte {
 // appendLowerField appends one length-prefixed, ASCII-lower-cased key field.
 func appendLowerField(b []byte, v string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v)))
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
+	n := len(b)
+	b = append(b, v...)
+	lowerASCII(b[n:])
 	return b
+}
+
+// lowerASCII lower-cases the ASCII letters of b in place, eight bytes at a
+// time; other bytes are left as they are.
+func lowerASCII(b []byte) {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		// upperBits needs ASCII bytes: mask the high bit off and only
+		// lower bytes that had none.
+		up := upperBits(w&^hiBits) &^ w
+		if up != 0 {
+			binary.LittleEndian.PutUint64(b[i:], w|up>>2)
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
 }
 
 // appendTime appends t as RFC 3339 (UTC, fractional seconds only if any).

@@ -126,6 +126,7 @@ func (s *parquetSource) next() ([]byte, []uint32, int, error) {
 	for j := range s.batch {
 		s.text = append(s.text, s.batch[j][s.i]...)
 		s.ends = append(s.ends, uint32(len(s.text)))
+		s.text = append(s.text, ',')
 	}
 	s.i++
 	s.row++

@@ -13,7 +13,7 @@ import (
 // own; Map builds the map for a consumer that wants one. The zero Raw has no columns.
 type Raw struct {
 	names []string // the file's header, shared and never modified
-	text  string   // the values, concatenated
+	text  string   // the values, each followed by one separator byte
 	ends  string   // each value's end in text, 4 bytes little-endian
 }
 
@@ -28,6 +28,7 @@ func NewRaw(names, values []string) Raw {
 	for _, v := range values {
 		text = append(text, v...)
 		ends = binary.LittleEndian.AppendUint32(ends, uint32(len(text)))
+		text = append(text, ',')
 	}
 	return Raw{names: names, text: string(text), ends: string(ends)}
 }
@@ -45,7 +46,7 @@ func (r Raw) end(i int) int {
 func (r Raw) value(i int) string {
 	start := 0
 	if i > 0 {
-		start = r.end(i - 1)
+		start = r.end(i-1) + 1
 	}
 	return r.text[start:r.end(i)]
 }

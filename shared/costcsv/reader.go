@@ -42,6 +42,7 @@ type Reader struct {
 
 	keyBuf                      []byte
 	tagsJSON, infoJSON          jsonParser // their out holds the line's canonical Tags and AdditionalInfo
+	lastTags, lastInfo          interned
 	dates                       dates
 	resourceID, subAccount      stringCache
 	region, benefit, billingEnd stringCache
@@ -94,6 +95,17 @@ func nextDay(day string) string {
 		panic(err) // days come from appendDate
 	}
 	return t.AddDate(0, 0, 1).Format(time.DateOnly)
+}
+
+// interned keeps the last string made from bytes: consecutive lines of a
+// resource often repeat their tags, which then share one string.
+type interned struct{ s string }
+
+func (c *interned) intern(b []byte) string {
+	if string(b) != c.s {
+		c.s = string(b)
+	}
+	return c.s
 }
 
 // NewReader reads the header of a CSV or gzip-compressed CSV cost file from
@@ -224,7 +236,7 @@ func (r *Reader) Next() (*Record, error) {
 	// every pointer written to the heap costs a write barrier.
 	var rec Record
 	var vals [numRoles]string
-	if le := r.record(&rec, &vals, line, raw); le != nil {
+	if le := r.record(&rec, &vals, line, raw.text, ends); le != nil {
 		le.Fields = raw.Values()
 		return nil, le
 	}
@@ -238,13 +250,14 @@ func (r *Reader) Next() (*Record, error) {
 	return out, nil
 }
 
-// record fills rec from one line whose field count matches the header,
-// and v with the line's value of each role.
-func (r *Reader) record(rec *Record, v *[numRoles]string, line int, raw Raw) *LineError {
+// record fills rec from one line whose field count matches the header (its
+// values concatenated in text, each ending at ends[i]), and v with the
+// line's value of each role.
+func (r *Reader) record(rec *Record, v *[numRoles]string, line int, text string, ends []uint32) *LineError {
 	col := &r.lay.col
 	for ro, i := range col {
 		if i >= 0 {
-			v[ro] = clean(raw.value(i))
+			v[ro] = clean(text[fieldStart(ends, i):ends[i]])
 		}
 	}
 	bad := func(ro role, format string, args ...any) *LineError {
@@ -341,13 +354,14 @@ func (r *Reader) record(rec *Record, v *[numRoles]string, line int, raw Raw) *Li
 		}
 	}
 
-	var err error
-	if rec.Tags, err = r.tagsJSON.parseTags(v[rTags], true); err != nil {
+	if err := r.tagsJSON.canonical(v[rTags], true); err != nil {
 		return bad(rTags, "%v", err)
 	}
-	if rec.AdditionalInfo, err = r.infoJSON.parseObject(v[rAdditionalInfo], true); err != nil {
+	rec.Tags = Tags{json: r.lastTags.intern(r.tagsJSON.out)}
+	if err := r.infoJSON.canonical(v[rAdditionalInfo], false); err != nil {
 		return bad(rAdditionalInfo, "%v", err)
 	}
+	rec.AdditionalInfo = Object{json: r.lastInfo.intern(r.infoJSON.out)}
 
 	rec.BillingCurrency = v[rCurrency]
 	rec.PricingCurrency = v[rPricingCurrency]
@@ -427,9 +441,9 @@ func (r *Reader) appendKey(b []byte, rec *Record, vals *[numRoles]string) []byte
 		case rResourceGroup:
 			b = appendField(b, rec.ResourceGroup)
 		case rTags:
-			b = appendField(b, r.tagsJSON.out)
+			b = appendField(b, rec.Tags.json)
 		case rAdditionalInfo:
-			b = appendField(b, r.infoJSON.out)
+			b = appendField(b, rec.AdditionalInfo.json)
 		default:
 			b = appendLowerField(b, vals[ro])
 		}

@@ -196,6 +196,8 @@ func TestRecordValues(t *testing.T) {
 		line    string
 		rawCost string
 		want    Record // only the fields compared below
+		tags    map[string]string
+		info    map[string]any
 	}{
 		{
 			name:    "full line",
@@ -208,9 +210,9 @@ func TestRecordValues(t *testing.T) {
 				ResourceID: strings.ToLower(rid), ResourceGroup: "ahbtest", ResourceType: "microsoft.sql/servers/databases",
 				SubAccountID: "1caaa5a3-2b66-438e-8ab4-bce37d518c5d", ChargeType: "Usage", ChargeCategory: "Usage",
 				PricingModel: "OnDemand", RegionID: "westus2", MeterID: "ABC",
-				Tags:           map[string]string{"env": "prod", "org": ""},
-				AdditionalInfo: map[string]any{"AHB": "True", "vCores": jsonNumber("2"), "ConsumedQuantity": jsonNumber("1.0")},
 			},
+			tags: map[string]string{"env": "prod", "org": ""},
+			info: map[string]any{"AHB": "True", "vCores": jsonNumber("2"), "ConsumedQuantity": jsonNumber("1.0")},
 		},
 		{
 			name:    "reservation purchase: no resource group, group from nowhere, benefit lower-cased",
@@ -223,8 +225,8 @@ func TestRecordValues(t *testing.T) {
 				ResourceType: "microsoft.capacity/reservationorders/reservations", SubAccountID: "1caaa5a3-2b66-438e-8ab4-bce37d518c5d",
 				ChargeType: "Purchase", ChargeCategory: "Purchase", PricingModel: "Reservation", RegionID: "uksouth",
 				BenefitID: "/providers/microsoft.capacity/reservationorders/49ed/reservations/",
-				Tags:      map[string]string{}, AdditionalInfo: map[string]any{},
 			},
+			tags: map[string]string{}, info: map[string]any{},
 		},
 		{
 			name:    "refund, exponent amount, NULL quantity, tags object with non-string values, zero GUID",
@@ -234,8 +236,8 @@ func TestRecordValues(t *testing.T) {
 				Date: "2023-09-01", ChargePeriodStart: time.Date(2023, 9, 1, 0, 0, 0, 0, time.UTC),
 				BillingCurrency: "EUR", BilledCost: decimal.RequireFromString("-0.000015"), EffectiveCost: decimal.RequireFromString("-0.000015"),
 				ChargeType: "Refund", ChargeCategory: "Purchase", ChargeClass: "Correction", BenefitID: "abcd",
-				Tags: map[string]string{"n": "1", "b": "true", "z": ""}, AdditionalInfo: map[string]any{},
 			},
+			tags: map[string]string{"n": "1", "b": "true", "z": ""}, info: map[string]any{},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,10 +252,16 @@ func TestRecordValues(t *testing.T) {
 				ResourceID: rec.ResourceID, ResourceGroup: rec.ResourceGroup, ResourceType: rec.ResourceType,
 				SubAccountID: rec.SubAccountID, ChargeType: rec.ChargeType, ChargeCategory: rec.ChargeCategory,
 				ChargeClass: rec.ChargeClass, PricingModel: rec.PricingModel, RegionID: rec.RegionID, MeterID: rec.MeterID,
-				BenefitID: rec.BenefitID, Tags: rec.Tags, AdditionalInfo: rec.AdditionalInfo,
+				BenefitID: rec.BenefitID,
 			}
 			if d := compare.Compare(tc.want, got); d != "" {
 				t.Errorf("record (-want +got):\n%s", d)
+			}
+			if d := compare.Compare(tc.tags, rec.Tags.Map()); d != "" {
+				t.Errorf("tags (-want +got):\n%s", d)
+			}
+			if d := compare.Compare(tc.info, rec.AdditionalInfo.Map()); d != "" {
+				t.Errorf("additional info (-want +got):\n%s", d)
 			}
 			if cost, _ := rec.Raw.Get("CostInBillingCurrency"); rec.Raw.Len() != 16 || cost != tc.rawCost {
 				t.Errorf("Raw = %v, want all 16 columns, cost %q verbatim", rec.Raw.Map(), tc.rawCost)
@@ -350,7 +358,7 @@ func TestQuarantine(t *testing.T) {
 			if len(recs) == 0 {
 				return
 			}
-			if d := compare.Compare(map[string]string{"a": "x", "b": "y"}, recs[0].Tags); d != "" {
+			if d := compare.Compare(map[string]string{"a": "x", "b": "y"}, recs[0].Tags.Map()); d != "" {
 				t.Errorf("multi-line tags (-want +got):\n%s", d)
 			}
 			for _, b := range bad {
@@ -647,6 +655,22 @@ func TestChargeCategory(t *testing.T) {
 	} {
 		if cat, class := chargeCategory(tc.chargeType); cat != tc.category || class != tc.class {
 			t.Errorf("chargeCategory(%q) = %q, %q; want %q, %q", tc.chargeType, cat, class, tc.category, tc.class)
+		}
+	}
+}
+
+func TestLowerASCII(t *testing.T) {
+	for _, s := range []string{"", "AZaz@[`{", "/SUBSCRIPTIONS/ABC/resourceGroups/RG-1/Zürich\xc3\x84\xff\xc1Z", strings.Repeat("AbC\x80\xc1\xdaZ", 9)} {
+		b := []byte(s)
+		lowerASCII(b)
+		want := []byte(s)
+		for i, c := range want {
+			if 'A' <= c && c <= 'Z' {
+				want[i] = c + 'a' - 'A'
+			}
+		}
+		if string(b) != string(want) {
+			t.Errorf("lowerASCII(%q) = %q, want %q", s, b, want)
 		}
 	}
 }

@@ -276,7 +276,7 @@ func makeGolden(r *Reader, recs []*Record, bad []*LineError) golden {
 				ServiceCategory: rec.ServiceCategory, RegionID: rec.RegionID,
 				ChargeCategory: rec.ChargeCategory, ChargeClass: rec.ChargeClass,
 				PricingModel: rec.PricingModel, BenefitID: rec.BenefitID,
-				Tags: rec.Tags, AdditionalInfo: rec.AdditionalInfo,
+				Tags: rec.Tags.Map(), AdditionalInfo: rec.AdditionalInfo.Map(),
 			})
 		}
 	}

@@ -155,13 +155,13 @@ type Record struct {
 	// BenefitID is the lower-cased reservation / savings plan id (benefitId,
 	// else ReservationId; FOCUS CommitmentDiscountId).
 	BenefitID string // reservation / savings plan id
-	// Tags holds the resource tags; a brace-less EA fragment is read as the
-	// object it abbreviates. Non-string values become their canonical JSON
-	// text, null becomes "". Never nil.
-	Tags map[string]string
-	// AdditionalInfo is the AdditionalInfo (FOCUS x_SkuDetails) object,
-	// decoded with numbers as json.Number so no digit is lost. Never nil.
-	AdditionalInfo map[string]any
+	// Tags holds the resource tags as canonical JSON (see Tags); a
+	// brace-less EA fragment is read as the object it abbreviates.
+	Tags Tags
+	// AdditionalInfo is the AdditionalInfo (FOCUS x_SkuDetails) object as
+	// canonical JSON; Map decodes it with numbers as json.Number, so no
+	// digit is lost.
+	AdditionalInfo Object
 
 	// Raw holds every source column: its header name as written in the file
 	// (BOM and surrounding spaces removed) and its value verbatim.

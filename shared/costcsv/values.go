@@ -282,7 +282,7 @@ func (p *jsonParser) parseObject(s string, canon bool) (map[string]any, error) {
 		p.out = append(p.out[:0], "{}"...)
 		return map[string]any{}, nil
 	}
-	m, _, err := p.decode(s, bare, false, canon)
+	m, _, err := p.decode(s, bare, false, canon, true)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON object: %w", err)
 	}
@@ -304,11 +304,26 @@ func (p *jsonParser) parseTags(s string, canon bool) (map[string]string, error) 
 		p.out = append(p.out[:0], "{}"...)
 		return map[string]string{}, nil
 	}
-	_, m, err := p.decode(s, bare, true, canon)
+	_, m, err := p.decode(s, bare, true, canon, true)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON object: %w", err)
 	}
 	return m, nil
+}
+
+// canonical checks a JSON object column (a Tags column when tags is true,
+// as parseTags reads it) and leaves its canonical text in p.out, without
+// building any value.
+func (p *jsonParser) canonical(s string, tags bool) error {
+	s, bare := objectText(s)
+	if s == "" {
+		p.out = append(p.out[:0], "{}"...)
+		return nil
+	}
+	if _, _, err := p.decode(s, bare, tags, true, false); err != nil {
+		return fmt.Errorf("invalid JSON object: %w", err)
+	}
+	return nil
 }
 
 // objectText trims a JSON object column and maps NULL to ""; bare reports a

@@ -105,8 +105,8 @@ func NewCost(rec *costcsv.Record, scope, metric, windowID string, generation int
 		QuantityExact:    rec.Quantity.String(),
 		UnitOfMeasure:    rec.UnitOfMeasure,
 		BenefitID:        rec.BenefitID,
-		Tags:             rec.Tags,
-		AdditionalInfo:   rec.AdditionalInfo,
+		Tags:             rec.Tags.Map(),
+		AdditionalInfo:   rec.AdditionalInfo.Map(),
 		Raw:              rec.Raw.Map(),
 	}
 }
