@@ -6,12 +6,17 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/schema"
 	"github.com/kylelemons/godebug/diff"
 	"github.com/shopspring/decimal"
 
@@ -193,6 +198,85 @@ func TestParseFailures(t *testing.T) {
 		if !strings.Contains(stderr, s) {
 			t.Errorf("stderr does not say %q:\n%s", s, stderr)
 		}
+	}
+}
+
+// TestParseParquet: a Parquet export goes through the same verb, its
+// decimal and timestamp columns read exactly.
+func TestParseParquet(t *testing.T) {
+	dir := t.TempDir()
+	var fields schema.FieldList
+	add := func(name string, lt schema.LogicalType, pt parquet.Type, n int) {
+		node, err := schema.NewPrimitiveNodeLogical(name, parquet.Repetitions.Optional, lt, pt, n, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields = append(fields, node)
+	}
+	add("BilledCost", schema.NewDecimalLogicalType(38, 28), parquet.Types.FixedLenByteArray, 16)
+	add("EffectiveCost", schema.NewDecimalLogicalType(38, 28), parquet.Types.FixedLenByteArray, 16)
+	add("BillingCurrency", schema.StringLogicalType{}, parquet.Types.ByteArray, -1)
+	add("ChargePeriodStart", schema.NewTimestampLogicalType(true, schema.TimeUnitMicros), parquet.Types.Int64, -1)
+	root, err := schema.NewGroupNode("schema", parquet.Repetitions.Required, fields, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := file.NewParquetWriter(&buf, root)
+	rg := w.AppendRowGroup()
+	defs := []int16{1, 1}
+	dec := func(s string) parquet.FixedLenByteArray { // 16-byte big-endian two's complement, scale 28
+		v := decimal.RequireFromString(s).Shift(28).BigInt()
+		if v.Sign() < 0 {
+			v.Add(v, new(big.Int).Lsh(big.NewInt(1), 128))
+		}
+		b := make([]byte, 16)
+		v.FillBytes(b)
+		return b
+	}
+	day := time.Date(2025, 10, 16, 0, 0, 0, 0, time.UTC)
+	for _, write := range []func(file.ColumnChunkWriter) error{
+		func(c file.ColumnChunkWriter) error {
+			_, err := c.(*file.FixedLenByteArrayColumnChunkWriter).WriteBatch([]parquet.FixedLenByteArray{dec("0.4834626378113516439680699237"), dec("-0.0000000000000000000000000001")}, defs, nil)
+			return err
+		},
+		func(c file.ColumnChunkWriter) error {
+			_, err := c.(*file.FixedLenByteArrayColumnChunkWriter).WriteBatch([]parquet.FixedLenByteArray{dec("1"), dec("0")}, defs, nil)
+			return err
+		},
+		func(c file.ColumnChunkWriter) error {
+			_, err := c.(*file.ByteArrayColumnChunkWriter).WriteBatch([]parquet.ByteArray{parquet.ByteArray("EUR"), parquet.ByteArray("EUR")}, defs, nil)
+			return err
+		},
+		func(c file.ColumnChunkWriter) error {
+			_, err := c.(*file.Int64ColumnChunkWriter).WriteBatch([]int64{day.UnixMicro(), day.UnixMicro()}, defs, nil)
+			return err
+		},
+	} {
+		cw, err := rg.NextColumn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := write(cw); err != nil {
+			t.Fatal(err)
+		}
+		if err := cw.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "part_0_0001.snappy.parquet"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runIn(t, dir, "parse", "--json", "part_0_0001.snappy.parquet")
+	want := `{"file":"part_0_0001.snappy.parquet","schema":"focus-1.0","rows":2,"quarantined":[],"totals":[{"date":"2025-10-16","currency":"EUR","billedCost":"0.4834626378113516439680699236"}]}` + "\n"
+	if code != 0 || stdout != want {
+		t.Errorf("exit %d, stderr %q, stdout (-want +got):\n%s", code, stderr, diff.Diff(want, stdout))
 	}
 }
 
