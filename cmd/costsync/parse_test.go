@@ -6,47 +6,20 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/schema"
 	"github.com/kylelemons/godebug/diff"
 	"github.com/shopspring/decimal"
 
+	"github.com/costsync/costsync/internal/parquetgen"
 	"github.com/costsync/costsync/internal/realdata"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
-
-// realCostFiles lists every cost file of the shared real data, relative to
-// its folder (the data itself: the JSON API examples there are not cost
-// files).
-func realCostFiles(t *testing.T, real string) []string {
-	t.Helper()
-	var files []string
-	for _, g := range []string{"finops-toolkit/powershell-test-assets/*.csv", "focus-sample-data/*.csv", "opencost/*/*.csv"} {
-		m, err := filepath.Glob(filepath.Join(real, g))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range m {
-			rel, _ := filepath.Rel(real, p)
-			files = append(files, filepath.ToSlash(rel))
-		}
-	}
-	slices.Sort(files)
-	if len(files) < 13 {
-		t.Fatalf("found %d real cost files, want at least 13", len(files))
-	}
-	return files
-}
 
 // runIn runs the command line in dir (file names in the output are then
 // relative to it, free of machine paths) and returns the exit code, stdout
@@ -87,7 +60,7 @@ func golden(t *testing.T, path, got string) {
 func TestParseRealFilesJSON(t *testing.T) {
 	real := realdata.Dir(t)
 	goldenPath, _ := filepath.Abs(filepath.Join("testdata", "parse-real.jsonl"))
-	files := realCostFiles(t, real)
+	files := realdata.CostFiles(t)
 	code, stdout, stderr := runIn(t, real, append([]string{"parse", "--json"}, files...)...)
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
@@ -205,72 +178,16 @@ func TestParseFailures(t *testing.T) {
 // decimal and timestamp columns read exactly.
 func TestParseParquet(t *testing.T) {
 	dir := t.TempDir()
-	var fields schema.FieldList
-	add := func(name string, lt schema.LogicalType, pt parquet.Type, n int) {
-		node, err := schema.NewPrimitiveNodeLogical(name, parquet.Repetitions.Optional, lt, pt, n, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fields = append(fields, node)
-	}
-	add("BilledCost", schema.NewDecimalLogicalType(38, 28), parquet.Types.FixedLenByteArray, 16)
-	add("EffectiveCost", schema.NewDecimalLogicalType(38, 28), parquet.Types.FixedLenByteArray, 16)
-	add("BillingCurrency", schema.StringLogicalType{}, parquet.Types.ByteArray, -1)
-	add("ChargePeriodStart", schema.NewTimestampLogicalType(true, schema.TimeUnitMicros), parquet.Types.Int64, -1)
-	root, err := schema.NewGroupNode("schema", parquet.Repetitions.Required, fields, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w := file.NewParquetWriter(&buf, root)
-	rg := w.AppendRowGroup()
-	defs := []int16{1, 1}
-	dec := func(s string) parquet.FixedLenByteArray { // 16-byte big-endian two's complement, scale 28
-		v := decimal.RequireFromString(s).Shift(28).BigInt()
-		if v.Sign() < 0 {
-			v.Add(v, new(big.Int).Lsh(big.NewInt(1), 128))
-		}
-		b := make([]byte, 16)
-		v.FillBytes(b)
-		return b
-	}
-	day := time.Date(2025, 10, 16, 0, 0, 0, 0, time.UTC)
-	for _, write := range []func(file.ColumnChunkWriter) error{
-		func(c file.ColumnChunkWriter) error {
-			_, err := c.(*file.FixedLenByteArrayColumnChunkWriter).WriteBatch([]parquet.FixedLenByteArray{dec("0.4834626378113516439680699237"), dec("-0.0000000000000000000000000001")}, defs, nil)
-			return err
-		},
-		func(c file.ColumnChunkWriter) error {
-			_, err := c.(*file.FixedLenByteArrayColumnChunkWriter).WriteBatch([]parquet.FixedLenByteArray{dec("1"), dec("0")}, defs, nil)
-			return err
-		},
-		func(c file.ColumnChunkWriter) error {
-			_, err := c.(*file.ByteArrayColumnChunkWriter).WriteBatch([]parquet.ByteArray{parquet.ByteArray("EUR"), parquet.ByteArray("EUR")}, defs, nil)
-			return err
-		},
-		func(c file.ColumnChunkWriter) error {
-			_, err := c.(*file.Int64ColumnChunkWriter).WriteBatch([]int64{day.UnixMicro(), day.UnixMicro()}, defs, nil)
-			return err
-		},
-	} {
-		cw, err := rg.NextColumn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := write(cw); err != nil {
-			t.Fatal(err)
-		}
-		if err := cw.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := rg.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "part_0_0001.snappy.parquet"), buf.Bytes(), 0o644); err != nil {
+	data := parquetgen.Write(t, []parquetgen.Column{
+		{Name: "BilledCost", Kind: parquetgen.DecimalFixed, Scale: 28},
+		{Name: "EffectiveCost", Kind: parquetgen.DecimalFixed, Scale: 28},
+		{Name: "BillingCurrency", Kind: parquetgen.Text},
+		{Name: "ChargePeriodStart", Kind: parquetgen.TimestampMicros},
+	}, [][]string{
+		{"0.4834626378113516439680699237", "1", "EUR", "2025-10-16T00:00:00Z"},
+		{"-0.0000000000000000000000000001", "0", "EUR", "2025-10-16T00:00:00Z"},
+	})
+	if err := os.WriteFile(filepath.Join(dir, "part_0_0001.snappy.parquet"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := runIn(t, dir, "parse", "--json", "part_0_0001.snappy.parquet")

@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,10 +14,11 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 	"github.com/shopspring/decimal"
+
+	"github.com/costsync/costsync/internal/parquetgen"
 )
 
 // readRecords reads a whole file through Open, quarantining bad lines.
@@ -149,7 +149,7 @@ func TestGzipCSV(t *testing.T) {
 
 func TestFormatMismatch(t *testing.T) {
 	csvData := []byte("Date,Cost,BillingCurrency\n09/01/2023,1,USD\n")
-	pq := writeParquet(t, []pqColumn{{name: "BilledCost", kind: pqText}}, [][]string{{"1"}})
+	pq := parquetgen.Write(t, []parquetgen.Column{{Name: "BilledCost", Kind: parquetgen.Text}}, [][]string{{"1"}})
 	for _, tc := range []struct {
 		name, file string
 		data       []byte
@@ -185,28 +185,28 @@ func streamErr(name string, data []byte) error {
 // TestParquetTypes writes one column of every type a Parquet export may use
 // and checks the exact text each becomes.
 func TestParquetTypes(t *testing.T) {
-	cols := []pqColumn{
-		{name: "BilledCost", kind: pqDecimalFixed, scale: 28},
-		{name: "EffectiveCost", kind: pqDecimal64, scale: 6},
-		{name: "x_Dec32", kind: pqDecimal32, scale: 2},
-		{name: "x_DecBytes", kind: pqDecimalBytes, scale: 4},
-		{name: "ChargePeriodStart", kind: pqTimestampMillis},
-		{name: "ChargePeriodEnd", kind: pqTimestampNanos},
-		{name: "BillingPeriodStart", kind: pqInt96},
-		{name: "x_Day", kind: pqDate},
-		{name: "BillingCurrency", kind: pqText},
-		{name: "ConsumedQuantity", kind: pqDouble},
-		{name: "x_Float", kind: pqFloat},
-		{name: "x_Flag", kind: pqBool},
-		{name: "x_Count", kind: pqInt32},
-		{name: "Tags", kind: pqText},
+	cols := []parquetgen.Column{
+		{Name: "BilledCost", Kind: parquetgen.DecimalFixed, Scale: 28},
+		{Name: "EffectiveCost", Kind: parquetgen.Decimal64, Scale: 6},
+		{Name: "x_Dec32", Kind: parquetgen.Decimal32, Scale: 2},
+		{Name: "x_DecBytes", Kind: parquetgen.DecimalBytes, Scale: 4},
+		{Name: "ChargePeriodStart", Kind: parquetgen.TimestampMillis},
+		{Name: "ChargePeriodEnd", Kind: parquetgen.TimestampNanos},
+		{Name: "BillingPeriodStart", Kind: parquetgen.Int96},
+		{Name: "x_Day", Kind: parquetgen.Date},
+		{Name: "BillingCurrency", Kind: parquetgen.Text},
+		{Name: "ConsumedQuantity", Kind: parquetgen.Double},
+		{Name: "x_Float", Kind: parquetgen.Float},
+		{Name: "x_Flag", Kind: parquetgen.Bool},
+		{Name: "x_Count", Kind: parquetgen.Int32},
+		{Name: "Tags", Kind: parquetgen.Text},
 	}
 	rows := [][]string{
 		{"0.4834626378113516439680699237", "1.5", "-12.34", "-0.0001", "2025-10-16T00:00:00Z", "2025-10-17T00:00:00Z", "2025-10-01T00:00:00Z", "2025-10-16", "EUR", "1.5E-05", "0.1", "true", "42", `{"env":"prod"}`},
 		{"-1.5", "-0.000001", "0", "123456789012.3456", "2025-10-16T13:00:00.5Z", "2025-10-16T14:00:00Z", "2025-10-01T00:00:00Z", "1970-01-01", "", "123456789.123", "-2.5", "false", "-7", ""},
 		{"", "0", "1", "1", "2025-10-16T00:00:00Z", "2025-10-17T00:00:00Z", "", "", "EUR", "", "", "", "", "NULL"},
 	}
-	data := writeParquet(t, cols, rows)
+	data := parquetgen.Write(t, cols, rows)
 	r, recs, bad := readRecords(t, "part_0_0001.snappy.parquet", data)
 	if r.Format() != FormatParquet || r.Schema() != SchemaFOCUS10 {
 		t.Fatalf("format %q, schema %q", r.Format(), r.Schema())
@@ -251,23 +251,23 @@ func TestParquetMatchesCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	header, rows := all[0], all[1:]
-	kinds := map[string]pqKind{
-		"BilledCost": pqDecimalFixed, "EffectiveCost": pqDecimalFixed, "ListCost": pqDecimalFixed, "ContractedCost": pqDecimalFixed,
-		"PricingQuantity": pqDecimalBytes, "ContractedUnitPrice": pqDecimal64, "ConsumedQuantity": pqDouble, "Id": pqInt64,
-		"ChargePeriodStart": pqTimestampMicros, "ChargePeriodEnd": pqTimestampMicros,
-		"BillingPeriodStart": pqTimestampMicros, "BillingPeriodEnd": pqTimestampMicros,
+	kinds := map[string]parquetgen.Kind{
+		"BilledCost": parquetgen.DecimalFixed, "EffectiveCost": parquetgen.DecimalFixed, "ListCost": parquetgen.DecimalFixed, "ContractedCost": parquetgen.DecimalFixed,
+		"PricingQuantity": parquetgen.DecimalBytes, "ContractedUnitPrice": parquetgen.Decimal64, "ConsumedQuantity": parquetgen.Double, "Id": parquetgen.Int64,
+		"ChargePeriodStart": parquetgen.TimestampMicros, "ChargePeriodEnd": parquetgen.TimestampMicros,
+		"BillingPeriodStart": parquetgen.TimestampMicros, "BillingPeriodEnd": parquetgen.TimestampMicros,
 	}
-	var cols []pqColumn
+	var cols []parquetgen.Column
 	for j, name := range header {
-		c := pqColumn{name: name, kind: kinds[name]}
+		c := parquetgen.Column{Name: name, Kind: kinds[name]}
 		for _, row := range rows { // the scale that keeps every digit
 			if _, frac, ok := strings.Cut(row[j], "."); ok && row[j] != "NULL" {
-				c.scale = max(c.scale, int32(len(frac)))
+				c.Scale = max(c.Scale, int32(len(frac)))
 			}
 		}
 		cols = append(cols, c)
 	}
-	data := writeParquet(t, cols, rows)
+	data := parquetgen.Write(t, cols, rows)
 	_, want, wantBad := readRecords(t, "focus_sample.csv", plain)
 	r, got, bad := readRecords(t, "focus_sample.parquet", data)
 	if len(wantBad) != 0 || len(bad) != 0 {
@@ -320,265 +320,4 @@ func TestParquetNested(t *testing.T) {
 	if !errors.As(err, &he) || !strings.Contains(err.Error(), "Tags.key") {
 		t.Errorf("error = %v, want a *HeaderError naming Tags.key", err)
 	}
-}
-
-// Parquet test files are written with arrow-go itself, from text rows.
-
-type pqKind int
-
-const (
-	pqText pqKind = iota
-	pqDecimalFixed
-	pqDecimalBytes
-	pqDecimal64
-	pqDecimal32
-	pqTimestampMillis
-	pqTimestampMicros
-	pqTimestampNanos
-	pqInt96
-	pqDate
-	pqDouble
-	pqFloat
-	pqBool
-	pqInt32
-	pqInt64
-)
-
-type pqColumn struct {
-	name  string
-	kind  pqKind
-	scale int32
-}
-
-func (c pqColumn) node(t *testing.T) schema.Node {
-	opt := parquet.Repetitions.Optional
-	var n schema.Node
-	var err error
-	switch c.kind {
-	case pqText:
-		n, err = schema.NewPrimitiveNodeLogical(c.name, opt, schema.StringLogicalType{}, parquet.Types.ByteArray, -1, -1)
-	case pqDecimalFixed:
-		n, err = schema.NewPrimitiveNodeLogical(c.name, opt, schema.NewDecimalLogicalType(38, c.scale), parquet.Types.FixedLenByteArray, 16, -1)
-	case pqDecimalBytes:
-		n, err = schema.NewPrimitiveNodeLogical(c.name, opt, schema.NewDecimalLogicalType(38, c.scale), parquet.Types.ByteArray, -1, -1)
-	case pqDecimal64:
-		n, err = schema.NewPrimitiveNodeLogical(c.name, opt, schema.NewDecimalLogicalType(18, c.scale), parquet.Types.Int64, -1, -1)
-	case pqDecimal32:
-		n, err = schema.NewPrimitiveNodeLogical(c.name, opt, schema.NewDecimalLogicalType(9, c.scale), parquet.Types.Int32, -1, -1)
-	case pqTimestampMillis:
-		n, err = schema.NewPrimitiveNodeLogical(c.name, opt, schema.NewTimestampLogicalType(true, schema.TimeUnitMillis), parquet.Types.Int64, -1, -1)
-	case pqTimestampMicros:
-		n, err = schema.NewPrimitiveNodeLogical(c.name, opt, schema.NewTimestampLogicalType(true, schema.TimeUnitMicros), parquet.Types.Int64, -1, -1)
-	case pqTimestampNanos:
-		n, err = schema.NewPrimitiveNodeLogical(c.name, opt, schema.NewTimestampLogicalType(false, schema.TimeUnitNanos), parquet.Types.Int64, -1, -1)
-	case pqInt96:
-		n, err = schema.NewPrimitiveNode(c.name, opt, parquet.Types.Int96, -1, -1)
-	case pqDate:
-		n, err = schema.NewPrimitiveNodeLogical(c.name, opt, schema.DateLogicalType{}, parquet.Types.Int32, -1, -1)
-	case pqDouble:
-		n, err = schema.NewPrimitiveNode(c.name, opt, parquet.Types.Double, -1, -1)
-	case pqFloat:
-		n, err = schema.NewPrimitiveNode(c.name, opt, parquet.Types.Float, -1, -1)
-	case pqBool:
-		n, err = schema.NewPrimitiveNode(c.name, opt, parquet.Types.Boolean, -1, -1)
-	case pqInt32:
-		n, err = schema.NewPrimitiveNode(c.name, opt, parquet.Types.Int32, -1, -1)
-	case pqInt64:
-		n, err = schema.NewPrimitiveNode(c.name, opt, parquet.Types.Int64, -1, -1)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// writeParquet writes rows (text as in a CSV; "" and NULL are null) as a
-// snappy Parquet file of row groups of 300 rows.
-func writeParquet(t *testing.T, cols []pqColumn, rows [][]string) []byte {
-	t.Helper()
-	fields := schema.FieldList{}
-	for _, c := range cols {
-		fields = append(fields, c.node(t))
-	}
-	root, err := schema.NewGroupNode("schema", parquet.Repetitions.Required, fields, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDataPageSize(4096))
-	w := file.NewParquetWriter(&buf, root, file.WithWriterProps(props))
-	for start := 0; start < len(rows); start += 300 {
-		group := rows[start:min(start+300, len(rows))]
-		rg := w.AppendRowGroup()
-		for j, c := range cols {
-			cw, err := rg.NextColumn()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var texts []string
-			defs := make([]int16, len(group))
-			for i, row := range group {
-				if v := row[j]; v != "" && v != "NULL" {
-					texts = append(texts, v)
-					defs[i] = 1
-				}
-			}
-			if err := writeColumn(cw, c, texts, defs); err != nil {
-				t.Fatalf("column %s: %v", c.name, err)
-			}
-			if err := cw.Close(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := rg.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func writeColumn(cw file.ColumnChunkWriter, c pqColumn, texts []string, defs []int16) error {
-	unscaled := func(s string) (*big.Int, error) {
-		d, err := decimal.NewFromString(s)
-		if err != nil {
-			return nil, err
-		}
-		return d.Shift(c.scale).BigInt(), nil
-	}
-	twos := func(v *big.Int, n int) []byte { // big-endian two's complement in n bytes
-		if v.Sign() < 0 {
-			v = new(big.Int).Add(v, new(big.Int).Lsh(big.NewInt(1), uint(8*n)))
-		}
-		b := v.Bytes()
-		out := make([]byte, n)
-		copy(out[n-len(b):], b)
-		return out
-	}
-	timeOf := func(s string) (time.Time, error) {
-		return time.Parse(time.RFC3339Nano, strings.Replace(s, " ", "T", 1)+zoneIfNone(s))
-	}
-	var err error
-	switch w := cw.(type) {
-	case *file.ByteArrayColumnChunkWriter:
-		vals := make([]parquet.ByteArray, len(texts))
-		for i, s := range texts {
-			if c.kind == pqDecimalBytes {
-				v, err := unscaled(s)
-				if err != nil {
-					return err
-				}
-				vals[i] = twos(v, len(v.Bytes())+1)
-			} else {
-				vals[i] = parquet.ByteArray(s)
-			}
-		}
-		_, err = w.WriteBatch(vals, defs, nil)
-	case *file.FixedLenByteArrayColumnChunkWriter:
-		vals := make([]parquet.FixedLenByteArray, len(texts))
-		for i, s := range texts {
-			v, err := unscaled(s)
-			if err != nil {
-				return err
-			}
-			vals[i] = twos(v, 16)
-		}
-		_, err = w.WriteBatch(vals, defs, nil)
-	case *file.Int64ColumnChunkWriter:
-		vals := make([]int64, len(texts))
-		for i, s := range texts {
-			switch c.kind {
-			case pqDecimal64:
-				v, err := unscaled(s)
-				if err != nil {
-					return err
-				}
-				vals[i] = v.Int64()
-			case pqTimestampMillis, pqTimestampMicros, pqTimestampNanos:
-				ts, err := timeOf(s)
-				if err != nil {
-					return err
-				}
-				vals[i] = map[pqKind]int64{pqTimestampMillis: ts.UnixMilli(), pqTimestampMicros: ts.UnixMicro(), pqTimestampNanos: ts.UnixNano()}[c.kind]
-			default:
-				if vals[i], err = strconv.ParseInt(s, 10, 64); err != nil {
-					return err
-				}
-			}
-		}
-		_, err = w.WriteBatch(vals, defs, nil)
-	case *file.Int32ColumnChunkWriter:
-		vals := make([]int32, len(texts))
-		for i, s := range texts {
-			switch c.kind {
-			case pqDecimal32:
-				v, err := unscaled(s)
-				if err != nil {
-					return err
-				}
-				vals[i] = int32(v.Int64())
-			case pqDate:
-				d, err := time.Parse(time.DateOnly, s)
-				if err != nil {
-					return err
-				}
-				vals[i] = int32(d.Unix() / 86400)
-			default:
-				n, err := strconv.ParseInt(s, 10, 32)
-				if err != nil {
-					return err
-				}
-				vals[i] = int32(n)
-			}
-		}
-		_, err = w.WriteBatch(vals, defs, nil)
-	case *file.Int96ColumnChunkWriter:
-		vals := make([]parquet.Int96, len(texts))
-		for i, s := range texts {
-			ts, err := timeOf(s)
-			if err != nil {
-				return err
-			}
-			day := ts.Unix() / 86400
-			nanos := uint64(ts.UnixNano() - day*86400*1e9)
-			vals[i] = parquet.NewInt96([3]uint32{uint32(nanos), uint32(nanos >> 32), uint32(day + 2440588)})
-		}
-		_, err = w.WriteBatch(vals, defs, nil)
-	case *file.Float64ColumnChunkWriter:
-		vals := make([]float64, len(texts))
-		for i, s := range texts {
-			if vals[i], err = strconv.ParseFloat(s, 64); err != nil {
-				return err
-			}
-		}
-		_, err = w.WriteBatch(vals, defs, nil)
-	case *file.Float32ColumnChunkWriter:
-		vals := make([]float32, len(texts))
-		for i, s := range texts {
-			f, err := strconv.ParseFloat(s, 32)
-			if err != nil {
-				return err
-			}
-			vals[i] = float32(f)
-		}
-		_, err = w.WriteBatch(vals, defs, nil)
-	case *file.BooleanColumnChunkWriter:
-		vals := make([]bool, len(texts))
-		for i, s := range texts {
-			vals[i] = s == "true"
-		}
-		_, err = w.WriteBatch(vals, defs, nil)
-	default:
-		return errors.New("no writer for this column type")
-	}
-	return err
-}
-
-func zoneIfNone(s string) string {
-	if strings.HasSuffix(s, "Z") {
-		return ""
-	}
-	return "Z"
 }

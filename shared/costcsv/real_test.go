@@ -101,23 +101,11 @@ var realFiles = []struct {
 }
 
 func TestRealFilesListed(t *testing.T) {
-	real := realDir(t)
-	var found []string
-	for _, g := range []string{"finops-toolkit/powershell-test-assets/*.csv", "focus-sample-data/*.csv", "opencost/*/*.csv"} {
-		m, err := filepath.Glob(filepath.Join(real, g))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range m {
-			rel, _ := filepath.Rel(real, p)
-			found = append(found, filepath.ToSlash(rel))
-		}
-	}
+	found := realdata.CostFiles(t)
 	var listed []string
 	for _, f := range realFiles {
 		listed = append(listed, f.path)
 	}
-	slices.Sort(found)
 	slices.Sort(listed)
 	if !slices.Equal(listed, found) {
 		t.Errorf("real cost files (-listed +found):\n%s", diff.Diff(strings.Join(listed, "\n"), strings.Join(found, "\n")))
