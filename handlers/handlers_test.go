@@ -413,6 +413,30 @@ func TestIngestQuarantinesBadLines(t *testing.T) {
 	}
 }
 
+// A corrupt part (here a quote left open to the end) fails the window
+// permanently: answered 200 and recorded, not retried until poisoned.
+func TestIngestCorruptPartIsPermanent(t *testing.T) {
+	r := newRig(t, nil)
+	w := window.Window{Scope: testScope, Metric: "ActualCost", From: "2023-09-21", To: "2023-09-21"}
+	const gen = 1700000000000
+	csv := "Date,Cost,BillingCurrency,ResourceId\n" +
+		"09/21/2023,1.25,USD,\"/subscriptions/x/r1\n" +
+		"09/21/2023,2,USD,/subscriptions/x/r2\n"
+	part, _ := r.land.PutPart(context.Background(), w, gen, 0, strings.NewReader(csv))
+	man, _ := json.Marshal(landing.Manifest{Version: landing.ManifestVersion, Source: "cost-details", Window: w, Generation: gen, Parts: []landing.Part{part}})
+	code, resp := r.post(t, "IngestManifest", invocation.NewBlobRequest("manifest", invocation.BlobInfo{Content: man, Tokens: map[string]string{"name": landing.ManifestName(w, gen)}}, sys))
+	if code != 200 {
+		t.Fatalf("%d %v: a corrupt part must not be retried", code, resp.Logs)
+	}
+	wd, err := r.store.GetWindow(context.Background(), w.Scope, store.WindowID(w.Scope, w.Metric, w.From, w.To))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wd.State != store.StateFailed || len(wd.Errors) == 0 || !strings.Contains(wd.Errors[len(wd.Errors)-1], "quoted field still open") {
+		t.Errorf("window: state %s, errors %v; want failed, naming the open quote", wd.State, wd.Errors)
+	}
+}
+
 // A transient failure (5xx, reset) waits in the queue with a growing,
 // jittered backoff, and the request is not counted as an attempt.
 func TestServerErrorBacksOff(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -125,6 +126,25 @@ func TestGzipCSV(t *testing.T) {
 		})
 	}
 
+	t.Run("a failing source is not corrupt", func(t *testing.T) {
+		r, err := NewReader(&failingReader{bytes.NewReader(gz)}, &Options{File: "net.csv.gz"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := r.Next(); err != nil {
+				var le *LineError
+				if errors.As(err, &le) {
+					continue
+				}
+				if !strings.Contains(err.Error(), "connection reset") || errors.Is(err, ErrCorrupt) {
+					t.Fatalf("Next error = %v, want the source's error, not ErrCorrupt", err)
+				}
+				return
+			}
+		}
+	})
+
 	t.Run("truncated stream is fatal", func(t *testing.T) {
 		r, err := NewReader(bytes.NewReader(gz[:len(gz)/2]), &Options{File: "cut.csv.gz"})
 		if err != nil {
@@ -139,8 +159,8 @@ func TestGzipCSV(t *testing.T) {
 			if err == nil {
 				continue
 			}
-			if errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "cut.csv.gz") {
-				t.Fatalf("Next error = %v, want a fatal error naming the file", err)
+			if errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "cut.csv.gz") || !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Next error = %v, want a fatal ErrCorrupt naming the file", err)
 			}
 			return
 		}
@@ -319,5 +339,74 @@ func TestParquetNested(t *testing.T) {
 	var he *HeaderError
 	if !errors.As(err, &he) || !strings.Contains(err.Error(), "Tags.key") {
 		t.Errorf("error = %v, want a *HeaderError naming Tags.key", err)
+	}
+}
+
+// TestFOCUSMetadataLayouts builds, for each of Microsoft's FocusCost
+// dataset metadata files (the exact column list and types of the export),
+// a CSV and a typed Parquet file of one line, and checks that both are
+// recognised as the right FOCUS version and read into the same record.
+func TestFOCUSMetadataLayouts(t *testing.T) {
+	for _, tc := range []struct {
+		file   string
+		schema Schema
+	}{
+		{"FocusCost_1.0-preview(v1).json", SchemaFOCUSPre},
+		{"FocusCost_1.0.json", SchemaFOCUS10},
+		{"FocusCost_1.2-preview.json", SchemaFOCUS12},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(realDir(t), "finops-toolkit", "dataset-metadata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var meta struct {
+				Columns []struct{ ColumnName, DataType string }
+			}
+			if err := json.Unmarshal(b, &meta); err != nil {
+				t.Fatal(err)
+			}
+			value := map[string]string{ // a value of each type, as an export writes it
+				"Decimal": "0.0000496065685939103754949709", "DateTime": "2025-10-16T00:00:00Z", "Number": "10000",
+				"Boolean": "true", "JSON": `{"env":"prod"}`, "String": "x",
+			}
+			kind := map[string]parquetgen.Kind{"Decimal": parquetgen.DecimalFixed, "DateTime": parquetgen.TimestampMicros,
+				"Number": parquetgen.Double, "Boolean": parquetgen.Bool, "JSON": parquetgen.Text, "String": parquetgen.Text}
+			var header, row []string
+			var cols []parquetgen.Column
+			for _, c := range meta.Columns {
+				v, ok := value[c.DataType]
+				if !ok {
+					t.Fatalf("column %s has type %s", c.ColumnName, c.DataType)
+				}
+				switch c.ColumnName {
+				case "ChargePeriodEnd":
+					v = "2025-10-17T00:00:00Z"
+				case "BillingCurrency":
+					v = "EUR"
+				}
+				header, row = append(header, c.ColumnName), append(row, v)
+				cols = append(cols, parquetgen.Column{Name: c.ColumnName, Kind: kind[c.DataType], Scale: 28})
+			}
+			var buf bytes.Buffer
+			w := csv.NewWriter(&buf)
+			if err := w.WriteAll([][]string{header, row}); err != nil {
+				t.Fatal(err)
+			}
+			csvReader, want, bad := readRecords(t, "focus.csv", buf.Bytes())
+			if csvReader.Schema() != tc.schema || len(want) != 1 || len(bad) != 0 {
+				t.Fatalf("csv: schema %q, %d records, bad %v", csvReader.Schema(), len(want), bad)
+			}
+			pqReader, got, bad := readRecords(t, "focus.parquet", parquetgen.Write(t, cols, [][]string{row}))
+			if pqReader.Schema() != tc.schema || len(bad) != 0 {
+				t.Fatalf("parquet: schema %q, bad %v", pqReader.Schema(), bad)
+			}
+			sameRecords(t, want, got)
+			rec := got[0]
+			if !rec.BilledCost.Equal(decimal.RequireFromString(value["Decimal"])) || rec.BillingCurrency != "EUR" ||
+				rec.Date != "2025-10-16" || !rec.ChargePeriodEnd.Equal(time.Date(2025, 10, 17, 0, 0, 0, 0, time.UTC)) {
+				t.Errorf("record: billed %s %s, date %s, end %s", rec.BilledCost, rec.BillingCurrency, rec.Date, rec.ChargePeriodEnd)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/parquet"
@@ -50,6 +51,7 @@ const parquetBatch = 256
 
 type parquetSource struct {
 	file   string
+	src    *readerAtErrs
 	rdr    *file.Reader
 	cols   []*schema.Column
 	names  []string
@@ -70,7 +72,7 @@ type parquetSource struct {
 // file's metadata than a corrupt file deserves, into an error.
 func corrupt(name string, err *error) {
 	if p := recover(); p != nil {
-		*err = fmt.Errorf("read parquet %s: corrupt file: %v", name, p)
+		*err = fmt.Errorf("read parquet %s: %w: %v", name, ErrCorrupt, p)
 	}
 }
 
@@ -78,12 +80,16 @@ func newParquetSource(r io.ReaderAt, size int64, name string) (s *parquetSource,
 	defer corrupt(name, &err)
 	props := parquet.NewReaderProperties(nil)
 	props.BufferedStreamEnabled = true // read pages as needed, not whole column chunks
-	rdr, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithReadProps(props))
+	src := &readerAtErrs{r: r}
+	rdr, err := file.NewParquetReader(io.NewSectionReader(src, 0, size), file.WithReadProps(props))
 	if err != nil {
+		if src.err != nil {
+			return nil, fmt.Errorf("read parquet %s: %w", name, src.err)
+		}
 		return nil, &HeaderError{File: name, Reason: "parquet: " + err.Error()}
 	}
 	sc := rdr.MetaData().Schema
-	s = &parquetSource{file: name, rdr: rdr}
+	s = &parquetSource{file: name, rdr: rdr, src: src}
 	var nested []string
 	for i := range sc.NumColumns() {
 		c := sc.Column(i)
@@ -147,7 +153,7 @@ func (s *parquetSource) fill() (err error) {
 		for j := range s.cols {
 			c, err := rg.Column(j)
 			if err != nil {
-				return fmt.Errorf("read parquet %s: column %s: %w", s.file, s.names[j], err)
+				return s.readErr(j, err)
 			}
 			s.chunks = append(s.chunks, c)
 		}
@@ -155,12 +161,40 @@ func (s *parquetSource) fill() (err error) {
 	n := int(min(s.left, parquetBatch))
 	for j, c := range s.chunks {
 		if err := s.decode(j, c, n); err != nil {
-			return fmt.Errorf("read parquet %s: column %s: %w", s.file, s.names[j], err)
+			return s.readErr(j, err)
 		}
 	}
 	s.left -= int64(n)
 	s.n, s.i = n, 0
 	return nil
+}
+
+// readErr classifies an error reading column j: the underlying reader's,
+// or corrupt content (ErrCorrupt).
+func (s *parquetSource) readErr(j int, err error) error {
+	if s.src.err != nil {
+		return fmt.Errorf("read parquet %s: column %s: %w", s.file, s.names[j], s.src.err)
+	}
+	return fmt.Errorf("read parquet %s: column %s: %w: %w", s.file, s.names[j], ErrCorrupt, err)
+}
+
+// readerAtErrs remembers the first error, other than io.EOF, of a ReaderAt.
+type readerAtErrs struct {
+	r   io.ReaderAt
+	mu  sync.Mutex
+	err error
+}
+
+func (s *readerAtErrs) ReadAt(p []byte, off int64) (int, error) {
+	n, err := s.r.ReadAt(p, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		s.mu.Unlock()
+	}
+	return n, err
 }
 
 // decode reads n rows of column j into s.batch[j].

@@ -1,6 +1,7 @@
 package costcsv
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -142,7 +143,7 @@ func Open(r io.ReaderAt, size int64, o *Options) (*Reader, error) {
 	head = head[:n]
 	name := toLower(o.File)
 	switch {
-	case bytes4(head, parquetMagic):
+	case bytes.Equal(head, parquetMagic):
 		src, err := newParquetSource(r, size, o.File)
 		if err != nil {
 			return nil, err
@@ -150,16 +151,10 @@ func Open(r io.ReaderAt, size int64, o *Options) (*Reader, error) {
 		return newReader(src, FormatParquet, o)
 	case strings.HasSuffix(name, ".parquet"):
 		return nil, &HeaderError{File: o.File, Reason: "not a Parquet file: it does not start with PAR1"}
-	case (strings.HasSuffix(name, ".gz") || strings.HasSuffix(name, ".gzip")) && !hasPrefix(head, gzipMagic):
+	case (strings.HasSuffix(name, ".gz") || strings.HasSuffix(name, ".gzip")) && !bytes.HasPrefix(head, gzipMagic):
 		return nil, &HeaderError{File: o.File, Reason: "not a gzip file: it does not start with 1f 8b"}
 	}
 	return NewReader(io.NewSectionReader(r, 0, size), o)
-}
-
-func bytes4(b, magic []byte) bool { return len(b) == len(magic) && string(b) == string(magic) }
-
-func hasPrefix(b, prefix []byte) bool {
-	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
 }
 
 func newReader(src rowSource, format Format, o *Options) (*Reader, error) {

@@ -3,6 +3,7 @@ package costcsv
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"reflect"
 	"regexp"
 	"strings"
@@ -412,8 +413,8 @@ func TestUnterminatedQuote(t *testing.T) {
 	if err == nil || errors.As(err, &le) || errors.Is(err, io.EOF) {
 		t.Fatalf("Next error = %v, want a fatal error", err)
 	}
-	if !strings.Contains(err.Error(), "cut.csv: line 3: quoted field still open at end of file") {
-		t.Errorf("error %q does not name the file and line", err)
+	if !strings.Contains(err.Error(), "cut.csv: line 3: quoted field still open at end of file") || !errors.Is(err, ErrCorrupt) {
+		t.Errorf("error %q does not name the file and line, or is not ErrCorrupt", err)
 	}
 	if _, again := r.Next(); again != err {
 		t.Errorf("Next after a fatal error = %v, want the same error", again)
@@ -448,8 +449,8 @@ func TestIOErrorIsFatal(t *testing.T) {
 			t.Fatalf("I/O error reported as a line error: %v", err)
 		}
 		if err != nil {
-			if !strings.Contains(err.Error(), "connection reset") || errors.Is(err, io.EOF) {
-				t.Errorf("error = %v, want the I/O error", err)
+			if !strings.Contains(err.Error(), "connection reset") || errors.Is(err, io.EOF) || errors.Is(err, ErrCorrupt) {
+				t.Errorf("error = %v, want the I/O error, not ErrCorrupt", err)
 			}
 			return
 		}
@@ -672,5 +673,29 @@ func TestLowerASCII(t *testing.T) {
 		if string(b) != string(want) {
 			t.Errorf("lowerASCII(%q) = %q, want %q", s, b, want)
 		}
+	}
+}
+
+// TestOccurrenceCounts: counts per fingerprint from 1, past the one-byte
+// counter (spilled), across table growth, and 0 as a fingerprint like any.
+func TestOccurrenceCounts(t *testing.T) {
+	var o occurrences
+	want := map[uint64]uint32{}
+	rng := rand.New(rand.NewPCG(4, 5))
+	for i := range 300000 {
+		fp := rng.Uint64()
+		switch {
+		case i%3 == 0:
+			fp = 42 // one key seen 100,000 times
+		case i%1000 == 1:
+			fp = 0
+		}
+		want[fp]++
+		if got := o.next(fp); got != want[fp] {
+			t.Fatalf("line %d: fingerprint %x occurrence %d, want %d", i, fp, got, want[fp])
+		}
+	}
+	if want[42] != 100000 || want[0] == 0 {
+		t.Fatalf("test data: %d, %d", want[42], want[0])
 	}
 }

@@ -22,6 +22,13 @@ const (
 	FormatParquet Format = "parquet"
 )
 
+// ErrCorrupt is in the chain of a fatal error that comes from the file's
+// content rather than from reading it: a corrupt or truncated gzip stream or
+// Parquet file, a quoted field left open to the end, a record longer than
+// 32 MiB. Reading the same file again fails the same way, so such a file is
+// a permanent failure, not one to retry.
+var ErrCorrupt = errors.New("corrupt file")
+
 var (
 	gzipMagic    = []byte{0x1f, 0x8b}
 	parquetMagic = []byte("PAR1")
@@ -63,11 +70,17 @@ func streamSource(r io.Reader, file string) (rowSource, Format, error) {
 	head := sniff(br, len(parquetMagic))
 	switch {
 	case bytes.HasPrefix(head, gzipMagic):
-		zr, err := gzip.NewReader(br)
+		src := &sourceErrs{r: br}
+		zr, err := gzip.NewReader(src)
 		if err != nil {
+			if src.err != nil {
+				return nil, "", fmt.Errorf("read %s: %w", file, err)
+			}
 			return nil, "", &HeaderError{File: file, Reason: "gzip: " + err.Error()}
 		}
-		return newCSVSource(zr, file), FormatGzipCSV, nil
+		s := newCSVSource(zr, file)
+		s.src = src
+		return s, FormatGzipCSV, nil
 	case bytes.Equal(head, parquetMagic):
 		return nil, "", &HeaderError{File: file, Reason: "a Parquet file needs random access: open it with costcsv.Open, not NewReader"}
 	}
@@ -79,6 +92,30 @@ func streamSource(r io.Reader, file string) (rowSource, Format, error) {
 type csvSource struct {
 	file string
 	sc   csvScanner
+	// src, for a decompressed stream, tells an error of the underlying
+	// reader from one of the decompressor (corrupt content).
+	src *sourceErrs
+}
+
+// sourceErrs remembers the first error, other than io.EOF, of a reader.
+type sourceErrs struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceErrs) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// corrupt tells whether an error that is not a CSV parse error comes from
+// the content (a record too long, a decompressor's complaint) rather than
+// from the underlying reader.
+func (s *csvSource) corrupt(err error) bool {
+	return errors.Is(err, errRecordTooLong) || (s.src != nil && s.src.err == nil)
 }
 
 // skipBOM buffers r (unless it is buffered already) and skips a leading
@@ -107,6 +144,8 @@ func (s *csvSource) header() ([]string, error) {
 			return nil, &HeaderError{File: s.file, Reason: "empty file, no header line"}
 		case errors.As(err, &se):
 			return nil, &HeaderError{File: s.file, Reason: se.Error()}
+		case s.corrupt(err):
+			return nil, &HeaderError{File: s.file, Reason: err.Error()}
 		}
 		return nil, fmt.Errorf("read header of %s: %w", s.file, err)
 	}
@@ -124,6 +163,9 @@ func (s *csvSource) next() ([]byte, []uint32, int, error) {
 	}
 	var se *scanError
 	if !errors.As(err, &se) {
+		if s.corrupt(err) {
+			return nil, nil, 0, fmt.Errorf("read %s: %w: %w", s.file, ErrCorrupt, err)
+		}
 		return nil, nil, 0, fmt.Errorf("read %s: %w", s.file, err)
 	}
 	pe := &se.ParseError
@@ -131,7 +173,7 @@ func (s *csvSource) next() ([]byte, []uint32, int, error) {
 		if _, perr := s.sc.br.Peek(1); perr != nil {
 			// The quoted field swallowed every line to the end: a truncated
 			// or corrupt file, not one bad line.
-			return nil, nil, 0, fmt.Errorf("read %s: line %d: quoted field still open at end of file (line %d): %w", s.file, pe.StartLine, pe.Line, pe)
+			return nil, nil, 0, fmt.Errorf("read %s: line %d: quoted field still open at end of file (line %d): %w: %w", s.file, pe.StartLine, pe.Line, ErrCorrupt, pe)
 		}
 	}
 	return nil, nil, 0, &rowError{line: pe.StartLine, fields: splitFields(nil, string(text), ends),
