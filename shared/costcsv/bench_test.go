@@ -20,16 +20,17 @@ import (
 var eaSize = flag.Int64("ea-size", 1<<30, "size in bytes of the EA file BenchmarkEAFile generates")
 
 // BenchmarkEAFile generates an EA file of -ea-size bytes (1 GiB by default:
-// about 880,000 lines from 50,000 resources over 30 days) in a temporary
+// about a million lines from 50,000 resources over 30 days) in a temporary
 // folder, then reads it from disk twice in the same run: with a bare
 // encoding/csv Reader (ReuseRecord, nothing else) and with costcsv.Reader
 // (every record built, ids and all). Each reports its MB/s and the peak
 // heap seen while it read (peak-heap-MiB, sampled every millisecond from
 // runtime/metrics, the live and not yet collected objects) and the peak of
-// the memory the Go runtime held from the OS (peak-go-MiB). The last line
-// gives costcsv's share of the bare throughput, by wall time and by CPU time
-// (on a machine shared with other work, the second is the steadier). The
-// budget is at least 40 % and a peak under 64 MiB.
+// the memory the Go runtime held from the OS (peak-go-MiB); the costcsv
+// line also gives its share of the bare read's throughput by wall time
+// (%-of-csv-MB/s) and by CPU time (%-of-csv-MB/cpu-s, the steadier on a
+// machine shared with other work). The budget is at least 40 % and a peak
+// under 64 MiB.
 func BenchmarkEAFile(b *testing.B) {
 	path := writeEAFile(b, *eaSize)
 	var bare readCost
