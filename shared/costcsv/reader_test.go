@@ -699,3 +699,32 @@ func TestOccurrenceCounts(t *testing.T) {
 		t.Fatalf("test data: %d, %d", want[42], want[0])
 	}
 }
+
+// TestPeriodEnds: FOCUS ends are exclusive and kept; EA's inclusive
+// BillingPeriodEndDate becomes the day after, and a daily line's charge
+// period ends at the next midnight.
+func TestPeriodEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name, input              string
+		chargeEnd                time.Time
+		billingStart, billingEnd string
+	}{
+		{"ea", "Date,Cost,BillingCurrency,BillingPeriodStartDate,BillingPeriodEndDate\n02/28/2024,1,USD,02/01/2024,02/29/2024\n",
+			time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC), "2024-02-01", "2024-03-01"},
+		{"focus hourly", "BilledCost,EffectiveCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,BillingPeriodStart,BillingPeriodEnd\n1,1,USD,2024-09-18 22:00:00,2024-09-18 23:00:00,2024-09-01 00:00:00,2024-10-01 00:00:00\n",
+			time.Date(2024, 9, 18, 23, 0, 0, 0, time.UTC), "2024-09-01", "2024-10-01"},
+		{"focus without ends", "BilledCost,EffectiveCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,BillingPeriodEnd\n1,1,USD,2025-10-16T00:00:00Z,NULL,\n",
+			time.Time{}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recs, bad := readString(t, tc.input, nil)
+			if len(recs) != 1 || len(bad) != 0 {
+				t.Fatalf("%d records, bad %v", len(recs), bad)
+			}
+			rec := recs[0]
+			if !rec.ChargePeriodEnd.Equal(tc.chargeEnd) || rec.BillingPeriodStart != tc.billingStart || rec.BillingPeriodEnd != tc.billingEnd {
+				t.Errorf("charge end %s, billing %q..%q; want %s, %q..%q", rec.ChargePeriodEnd, rec.BillingPeriodStart, rec.BillingPeriodEnd, tc.chargeEnd, tc.billingStart, tc.billingEnd)
+			}
+		})
+	}
+}
