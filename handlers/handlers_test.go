@@ -168,6 +168,26 @@ func newRig(t *testing.T, csv []byte) *rig {
 }
 
 // post sends a payload as the host does and checks the reply is JSON.
+// ingestOnePart lands csv as the one part of a window of 2023-09-21, posts
+// its manifest to IngestManifest, checks that the host got 200 and returns
+// the window, the part and the window's ledger document.
+func (r *rig) ingestOnePart(t *testing.T, csv string) (window.Window, landing.Part, *store.Window) {
+	t.Helper()
+	w := window.Window{Scope: testScope, Metric: "ActualCost", From: "2023-09-21", To: "2023-09-21"}
+	const gen = 1700000000000
+	part, _ := r.land.PutPart(context.Background(), w, gen, 0, strings.NewReader(csv))
+	man, _ := json.Marshal(landing.Manifest{Version: landing.ManifestVersion, Source: "cost-details", Window: w, Generation: gen, Parts: []landing.Part{part}})
+	code, resp := r.post(t, "IngestManifest", invocation.NewBlobRequest("manifest", invocation.BlobInfo{Content: man, Tokens: map[string]string{"name": landing.ManifestName(w, gen)}}, sys))
+	if code != 200 {
+		t.Fatalf("IngestManifest answered %d %v", code, resp.Logs)
+	}
+	wd, err := r.store.GetWindow(context.Background(), w.Scope, store.WindowID(w.Scope, w.Metric, w.From, w.To))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, part, wd
+}
+
 func (r *rig) post(t *testing.T, function string, req *invocation.Request) (int, invocation.Response) {
 	t.Helper()
 	body, _ := json.Marshal(req)
@@ -382,33 +402,33 @@ func TestReadinessAndBadManifest(t *testing.T) {
 // part is ingested and the window still completes and reconciles.
 func TestIngestQuarantinesBadLines(t *testing.T) {
 	r := newRig(t, nil)
-	w := window.Window{Scope: testScope, Metric: "ActualCost", From: "2023-09-21", To: "2023-09-21"}
-	const gen = 1700000000000
 	csv := "SubscriptionId,Date,MeterId,Cost,BillingCurrency,ResourceId,ChargeType\n" +
 		"1caaa5a3-2b66-438e-8ab4-bce37d518c5d,09/21/2023,m1,1.25,USD,/subscriptions/x/r1,Usage\n" +
 		"1caaa5a3-2b66-438e-8ab4-bce37d518c5d,09/21/2023,m2,not-a-number,USD,/subscriptions/x/r2,Usage\n" +
 		"1caaa5a3-2b66-438e-8ab4-bce37d518c5d,09/21/2023,m3,0.000000000000000001,USD,/subscriptions/x/r3,Usage\n"
-	part, _ := r.land.PutPart(context.Background(), w, gen, 0, strings.NewReader(csv))
-	man, _ := json.Marshal(landing.Manifest{Version: landing.ManifestVersion, Source: "cost-details", Window: w, Generation: gen, Parts: []landing.Part{part}})
-	name := landing.ManifestName(w, gen)
-	code, resp := r.post(t, "IngestManifest", invocation.NewBlobRequest("manifest", invocation.BlobInfo{Content: man, Tokens: map[string]string{"name": name}}, sys))
-	if code != 200 {
-		t.Fatalf("%d %v", code, resp.Logs)
-	}
-	wid := store.WindowID(w.Scope, w.Metric, w.From, w.To)
-	wd, err := r.store.GetWindow(context.Background(), w.Scope, wid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, part, wd := r.ingestOnePart(t, csv)
 	if wd.State != store.StateComplete || wd.Rows != 2 || wd.Quarantined != 1 || wd.Totals[0].BilledCost.String() != "1.250000000000000001" {
 		t.Fatalf("window: state %s rows %d quarantined %d totals %v errors %v", wd.State, wd.Rows, wd.Quarantined, wd.Totals, wd.Errors)
 	}
-	q, err := r.store.ListQuarantine(context.Background(), w.Scope, wid)
+	q, err := r.store.ListQuarantine(context.Background(), w.Scope, wd.ID)
 	if err != nil || len(q) != 1 {
 		t.Fatalf("quarantine: %v %v", q, err)
 	}
 	if q[0].Line != 3 || q[0].File != part.Blob || !strings.EqualFold(q[0].Column, "Cost") || q[0].Reason == "" {
 		t.Errorf("quarantine entry %+v: want line 3, column Cost, file %s", q[0], part.Blob)
+	}
+}
+
+// A corrupt part (here a quote left open to the end) fails the window
+// permanently: answered 200 and recorded, not retried until poisoned.
+func TestIngestCorruptPartIsPermanent(t *testing.T) {
+	r := newRig(t, nil)
+	csv := "Date,Cost,BillingCurrency,ResourceId\n" +
+		"09/21/2023,1.25,USD,\"/subscriptions/x/r1\n" +
+		"09/21/2023,2,USD,/subscriptions/x/r2\n"
+	_, _, wd := r.ingestOnePart(t, csv) // answered 200: not retried
+	if wd.State != store.StateFailed || len(wd.Errors) == 0 || !strings.Contains(wd.Errors[len(wd.Errors)-1], "quoted field still open") {
+		t.Errorf("window: state %s, errors %v; want failed, naming the open quote", wd.State, wd.Errors)
 	}
 }
 

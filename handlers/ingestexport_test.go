@@ -4,12 +4,19 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/shopspring/decimal"
 
 	"github.com/costsync/costsync/internal/realdata"
@@ -142,5 +149,63 @@ func TestLegacyExportNamedInSettings(t *testing.T) {
 	code, resp := r.post(t, "IngestExport", req)
 	if code != 200 || !strings.Contains(strings.Join(resp.Logs, " "), "legacy exports setting") || len(r.land.manifests) != 0 {
 		t.Fatalf("unnamed legacy export: %d %v", code, resp.Logs)
+	}
+}
+
+// parquetOf writes a CSV file as a Parquet file of string columns.
+func parquetOf(t *testing.T, csvText []byte) []byte {
+	t.Helper()
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(csvText, []byte("\ufeff")))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := make([]arrow.Field, len(recs[0]))
+	for i, h := range recs[0] {
+		fields[i] = arrow.Field{Name: h, Type: arrow.BinaryTypes.String, Nullable: true}
+	}
+	schema := arrow.NewSchema(fields, nil)
+	b := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	defer b.Release()
+	for _, row := range recs[1:] {
+		for i, v := range row {
+			b.Field(i).(*array.StringBuilder).Append(v)
+		}
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	var buf bytes.Buffer
+	w, err := pqarrow.NewFileWriter(schema, &buf, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestParquetExportIngested: a Parquet run is read at random from where the
+// export wrote it, with every row and the exact total.
+func TestParquetExportIngested(t *testing.T) {
+	csvText, err := os.ReadFile(realdata.Path(t, "finops-toolkit/powershell-test-assets/EA_ActualCost_Small.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, nil).withSources(&fakeSources{})
+	dir := "costs/daily/20230901-20230930/run-pq/"
+	r.land.parts[dir+"part_0_0001.snappy.parquet"] = parquetOf(t, csvText)
+	man := bytes.Replace(exportManifest("run-pq", "2023-09-30T05:00:00Z", dir+"part_0_0001.snappy.parquet"),
+		[]byte(`"fileFormat":"Csv","compressionMode":"None"`), []byte(`"fileFormat":"Parquet","compressionMode":"Snappy"`), 1)
+	r.exportArrives(t, dir, man)
+	r.ingestAll(t)
+	wd, err := r.store.GetWindow(context.Background(), testScope, store.WindowID(testScope, "ActualCost", "2023-09-01", "2023-09-30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wd.State != store.StateComplete || wd.Rows != 11 || !wd.Totals[0].BilledCost.Equal(decimal.RequireFromString("8.5450077867419368")) {
+		t.Fatalf("parquet run: state %s rows %d totals %+v errors %v", wd.State, wd.Rows, wd.Totals, wd.Errors)
 	}
 }

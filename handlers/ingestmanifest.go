@@ -154,7 +154,11 @@ func (s *Server) ingestPart(ctx context.Context, m *landing.Manifest, i int, p l
 			continue
 		}
 		if err != nil {
-			return stats, quarantined, retryable(fmt.Errorf("read %s: %w", p.Blob, err))
+			err = fmt.Errorf("read %s: %w", p.Blob, err)
+			if errors.Is(err, costcsv.ErrCorrupt) {
+				return stats, quarantined, permanent(err) // reading it again fails the same way
+			}
+			return stats, quarantined, retryable(err)
 		}
 		// A line dated outside the window is kept (nothing is dropped) and
 		// its day joins the sweep and the reconciliation.

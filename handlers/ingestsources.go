@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"cmp"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -33,19 +32,11 @@ func (s *Server) partReader(ctx context.Context, m *landing.Manifest, p landing.
 		if err != nil {
 			return nil, err
 		}
-		return openParquet(ra, size, o)
+		return costcsv.Open(ra, size, o)
 	case m.Source == landing.SourceUsageAggregates:
 		return costcsv.NewUsageReader(r, o)
-	case p.Format == landing.FormatCSVGzip:
-		gz, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, &costcsv.HeaderError{File: p.Blob, Reason: "not gzip: " + err.Error()}
-		}
-		return costcsv.NewReader(gz, o)
-	case p.Format != "" && p.Format != landing.FormatCSV:
-		// A *HeaderError: no retry can read it.
-		return nil, &costcsv.HeaderError{File: p.Blob, Reason: fmt.Sprintf("format %q cannot be read yet", p.Format)}
 	}
+	// CSV and gzip CSV, told apart by their first bytes.
 	return costcsv.NewReader(r, o)
 }
 
@@ -193,10 +184,4 @@ func (s *Server) readQueryPage(ctx context.Context, p landing.Part) (*costapi.Qu
 		return nil, permanent(fmt.Errorf("%s: %w", p.Blob, err))
 	}
 	return page, nil
-}
-
-// openParquet reads a Parquet part. The parser's Parquet reader is being
-// added in parallel; until it is merged, a Parquet part is a header error.
-func openParquet(ra io.ReaderAt, size int64, o *costcsv.Options) (recordReader, error) {
-	return nil, &costcsv.HeaderError{File: o.File, Reason: "Parquet cannot be read yet"}
 }

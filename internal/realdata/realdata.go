@@ -6,6 +6,7 @@ package realdata
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -41,4 +42,27 @@ func Dir(t testing.TB) string {
 func Path(t testing.TB, rel string) string {
 	t.Helper()
 	return filepath.Join(Dir(t), filepath.FromSlash(rel))
+}
+
+// CostFiles lists the cost files of the real data (the Cost Management
+// CSVs, not the API examples), relative to Dir with forward slashes, sorted.
+func CostFiles(t testing.TB) []string {
+	t.Helper()
+	dir := Dir(t)
+	var files []string
+	for _, g := range []string{"finops-toolkit/powershell-test-assets/*.csv", "focus-sample-data/*.csv", "opencost/*/*.csv"} {
+		m, err := filepath.Glob(filepath.Join(dir, g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range m {
+			rel, err := filepath.Rel(dir, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, filepath.ToSlash(rel))
+		}
+	}
+	slices.Sort(files)
+	return files
 }

@@ -128,13 +128,13 @@ func TestUsageDetailsExamplesParse(t *testing.T) {
 			if rec.Date != "2019-03-30" && rec.Date != "2019-10-30" {
 				t.Errorf("date %q", rec.Date)
 			}
-			if rec.Tags["env"] != "newcrp" || rec.Tags["dev"] != "tools" {
+			if tags := rec.Tags.Map(); tags["env"] != "newcrp" || tags["dev"] != "tools" {
 				t.Errorf("record-level tags lost: %v", rec.Tags)
 			}
-			if tc.schema == costcsv.SchemaMCA && rec.AdditionalInfo["ServiceType"] != "Standard_D1" {
+			if tc.schema == costcsv.SchemaMCA && rec.AdditionalInfo.Map()["ServiceType"] != "Standard_D1" {
 				t.Errorf("additionalInfo (a JSON string in the record) lost: %v", rec.AdditionalInfo)
 			}
-			if rec.Raw["kind"] == "" || rec.Raw["name"] != "usageDetails_Id1" {
+			if kind, _ := rec.Raw.Get("kind"); kind == "" || rec.Raw.Map()["name"] != "usageDetails_Id1" {
 				t.Errorf("record fields missing from Raw: %v", rec.Raw)
 			}
 			if _, err := rd.Next(); err != io.EOF {
@@ -185,7 +185,7 @@ func TestUsageAggregatesExampleParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := decimal.RequireFromString("0.000000000000000000000001")
-	if rec.Date != "2015-06-22" || !rec.Quantity.Equal(want) || rec.ResourceGroup != "demousageapi" || rec.Tags["Department"] != "Sales" || rec.AdditionalInfo["ServiceType"] != "Standard_D1" || rec.RegionID != "eastus" {
+	if rec.Date != "2015-06-22" || !rec.Quantity.Equal(want) || rec.ResourceGroup != "demousageapi" || rec.Tags.Map()["Department"] != "Sales" || rec.AdditionalInfo.Map()["ServiceType"] != "Standard_D1" || rec.RegionID != "eastus" {
 		t.Errorf("ARM record: %+v", rec)
 	}
 	if rec.ID == legacy.ID {

@@ -4,27 +4,48 @@
 // A Reader recognises the file's layout once, from its header, then turns
 // every data line into a Record or, for a line it cannot accept, a
 // *LineError that the caller quarantines before it asks for the next line.
-// Memory stays flat: one line at a time, plus a 16-byte key hash and a count
-// per distinct natural key (for occurrence numbers).
+//
+// # Formats
+//
+// NewReader streams CSV and gzip-compressed CSV (told apart by the gzip
+// magic bytes; concatenated gzip members read as one file). Open takes an
+// io.ReaderAt and a size and also reads Parquet, which needs random access:
+// it picks the format by magic bytes ("PAR1", 1f 8b), and a name ending in
+// .parquet or .gz whose content does not match is a *HeaderError. Parquet
+// values become the text a CSV export of the same data holds (see
+// parquet.go: exact decimals, RFC 3339 timestamps; DOUBLE columns carry
+// only 15 to 17 significant digits), so every format yields the same
+// records. Memory stays flat: a line (or a 256-row Parquet batch) at a
+// time, plus 12 to 24 bytes per distinct natural key for occurrence
+// numbers (see occurrences.go) — about 16 MiB for a 1 GB file.
+//
+// CSV follows RFC 4180 as encoding/csv reads it (csvscan.go is checked
+// against it): quoted fields may hold commas, quotes and newlines; LF or
+// CRLF; blank lines are skipped; a leading UTF-8 byte order mark is
+// skipped. A quoted field left open to the end of the file is fatal, not a
+// bad line, and so is a record longer than 32 MiB.
 //
 // # Headers
 //
 // Column names are matched case-insensitively and in any order; a localized
-// name "Localized name (EnglishName)" counts as EnglishName; a UTF-8 BOM and
+// name "Localized name (EnglishName)" counts as EnglishName; a BOM and
 // spaces around names are ignored. Schemas are tried in this order and the
 // first whose required columns are present wins:
 //
 //	focus-1.0, -1.2, -1.0-preview  BilledCost, EffectiveCost, ChargePeriodStart; the version from
 //	                               1.2-only columns (PricingCurrency, SkuPriceDetails, ...) or
-//	                               1.0-preview-only ones (x_ChargeId, ChargeSubcategory, ...)
+//	                               1.0-preview-only ones (x_ChargeId, ChargeSubcategory, ...).
+//	                               FOCUS 1.0r2 has 1.0's columns: it reads as focus-1.0
 //	mca   costInBillingCurrency, date (or UsageDateTime), and one column only MCA files have
 //	      (billingCurrency, pricingCurrency, costInUsd, paygCostInBillingCurrency, ...)
 //	ea    Date and CostInBillingCurrency or Cost (currency BillingCurrencyCode, BillingCurrency or Currency)
 //	payg  UsageDateTime and PreTaxCost (currency Currency)
 //
-// The currency column is not required: opencost's lower-cased template
-// layout has none. Records of such a file have an empty BillingCurrency and
-// Totals keeps them apart under the empty currency.
+// An unrecognised header is a *HeaderError that names, per schema tried,
+// the columns it lacks. The currency column is not required: opencost's
+// lower-cased template layout has none. Records of such a file have an
+// empty BillingCurrency and Totals keeps them apart under the empty
+// currency.
 //
 // # Values
 //
@@ -33,13 +54,16 @@
 //
 //   - The usage date is required. Accepted forms: MM/dd/yyyy, M/d/yyyy,
 //     M/d/yy, yyyy-MM-dd, yyyyMMdd, yyyy-MM-ddTHH:mm:ss[.fffffff][Z|±hh:mm]
-//     and yyyy-MM-dd HH:mm:ss, read as UTC.
+//     and yyyy-MM-dd HH:mm:ss, read as UTC. FOCUS period ends are exclusive
+//     and kept so; the inclusive BillingPeriodEndDate of EA and MCA files
+//     becomes the exclusive day after (Record.BillingPeriodEnd).
 //   - The billed cost (and FOCUS EffectiveCost) is required: an empty one is
 //     a bad line, never a zero, because every real cost line states its cost
 //     (zero-cost lines say "0"). Quantity may be empty (FOCUS leaves it null
 //     on non-usage rows): it is then 0. CostInPricingCurrency and CostInUSD
 //     are nil when empty or absent. Amounts are exact decimals, plain or with
-//     an exponent ("1.5E-05"), within ±60 of exponent and 80 characters.
+//     an exponent ("1.5E-05"), negative for refunds, within ±60 of exponent
+//     and 80 characters; 28 significant digits are common in FOCUS files.
 //   - Tags and AdditionalInfo (FOCUS x_SkuDetails) must be JSON objects; a
 //     brace-less fragment (the EA Tags form) is read as the object it
 //     abbreviates; empty means an empty object.

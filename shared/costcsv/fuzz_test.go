@@ -50,7 +50,7 @@ func FuzzReader(f *testing.F) {
 				t.Fatalf("lines %d and %d share id %s", prev, rec.Line, rec.ID)
 			}
 			ids[rec.ID] = rec.Line
-			if len(rec.Date) != 10 || rec.Tags == nil || rec.AdditionalInfo == nil || len(rec.Raw) != len(r.Header()) {
+			if len(rec.Date) != 10 || rec.Tags.Map() == nil || rec.AdditionalInfo.Map() == nil || rec.Raw.Len() != len(r.Header()) {
 				t.Fatalf("line %d: incomplete record %+v", rec.Line, rec)
 			}
 		}
@@ -65,6 +65,7 @@ func FuzzDecodeObject(f *testing.F) {
 		`{"a":"b"}`, `{ "UsageType": "ComputeHR",  "VCPUs": 2, "x": 1.0e-5 }`, `{"a":{"b":[1,true,null,"\u00e9\ud83d\ude00"]}}`,
 		`{"a":"\ud800x"}`, `{"a":"\ud800\u0041"}`, "{\"a\":\"\xff\"}", `{"a":01}`, `{"a":-}`, `{"a":1}}`, `{"a" 1}`,
 		`{"a":"b",}`, `{}`, ` {"k":"v","k":"w"} `, `{"a":"\/\b\f\n\r\t\\\""}`, `{"a":tru}`, `{"a":[1,]}`,
+		`{"z":1,"a":{"y":[{"b":1,"a":2}],"x":null},"z":"again","m":true}`, `"k":"v","a":[]`, `{"t":{"b":"\u00e9","a":"\u0001"}}`,
 	} {
 		f.Add(s)
 	}
@@ -88,6 +89,48 @@ func FuzzDecodeObject(f *testing.F) {
 		if err == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("decodeObject(%q) = %#v, encoding/json = %#v", s, got, want)
 		}
+		// The canonical text built while parsing is what appendCanonical
+		// writes from the decoded values, for objects and for tags.
+		var p jsonParser
+		if obj, err := p.parseObject(s, true); err == nil {
+			if want := appendCanonical(nil, obj); string(p.out) != string(want) {
+				t.Fatalf("canonical of %q = %s, appendCanonical = %s", s, p.out, want)
+			}
+		}
+		if tags, err := p.parseTags(s, true); err == nil {
+			if want := appendCanonical(nil, tags); string(p.out) != string(want) {
+				t.Fatalf("canonical tags of %q = %s, appendCanonical = %s", s, p.out, want)
+			}
+		}
+		// Checking without building values accepts the same inputs and
+		// makes the same text, which decodes back to the same values.
+		for _, tags := range []bool{false, true} {
+			var built, checked jsonParser
+			var berr error
+			if tags {
+				_, berr = built.parseTags(s, true)
+			} else {
+				_, berr = built.parseObject(s, true)
+			}
+			cerr := checked.canonical(s, tags)
+			if (berr == nil) != (cerr == nil) || string(built.out) != string(checked.out) {
+				t.Fatalf("tags %v: canonical(%q) = %s, %v; with values %s, %v", tags, s, checked.out, cerr, built.out, berr)
+			}
+			if cerr != nil {
+				continue
+			}
+			if tags {
+				want, _ := parseTags(s)
+				if got := (Tags{json: string(checked.out)}).Map(); !reflect.DeepEqual(got, want) {
+					t.Fatalf("Tags(%q).Map() = %#v, want %#v", s, got, want)
+				}
+			} else {
+				want, _ := parseObject(s)
+				if got := (Object{json: string(checked.out)}).Map(); !reflect.DeepEqual(got, want) {
+					t.Fatalf("Object(%q).Map() = %#v, want %#v", s, got, want)
+				}
+			}
+		}
 		// A brace-less fragment reads as the object it abbreviates.
 		bareGot, _, berr := decodeObject(s, true, false)
 		wrapped, _, werr2 := decodeObject("{"+s+"}", false, false)
@@ -109,19 +152,21 @@ func FuzzDecodeObject(f *testing.F) {
 	})
 }
 
-// FuzzSmallAmount checks parseAmount's fast path against decimal.NewFromString.
-func FuzzSmallAmount(f *testing.F) {
-	for _, s := range []string{"0", "3.25", "-0.000015", "123456789012345678", "1234567890123456789", "5.", ".5", "-", "1.2.3", "0.0000000072922557592391990000"} {
+// FuzzFastAmount checks parseAmount's fast path against decimal.NewFromString.
+func FuzzFastAmount(f *testing.F) {
+	for _, s := range []string{"0", "3.25", "-0.000015", "123456789012345678", "1234567890123456789", "5.", ".5", "-", "1.2.3",
+		"0.0000000072922557592391990000", "7.2922557592391990000E-9", "1.5E-05", "-1e+3", "1e", "1e-", "1e1234",
+		"0.4834626378113516439680699237", "-99999999999999999999999999999999.9999", "9223372036854775808", "-0", "00012.50"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, ok := smallAmount(s)
+		got, ok := fastAmount(s)
 		if !ok {
 			return
 		}
 		want, err := decimal.NewFromString(s)
 		if err != nil || !got.Equal(want) || got.Exponent() != want.Exponent() {
-			t.Fatalf("smallAmount(%q) = %s (exp %d), NewFromString = %s (exp %d), %v", s, got, got.Exponent(), want, want.Exponent(), err)
+			t.Fatalf("fastAmount(%q) = %s (exp %d), NewFromString = %s (exp %d), %v", s, got, got.Exponent(), want, want.Exponent(), err)
 		}
 	})
 }

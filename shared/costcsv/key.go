@@ -1,14 +1,14 @@
 package costcsv
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
 	"unicode/utf8"
+
+	"github.com/zeebo/xxh3"
 )
 
 // Identity
@@ -27,11 +27,14 @@ import (
 //     split a line's identity between runs;
 //   - a role whose column the file lacks as the empty string.
 //
-// keySum = SHA-256(natural key). The reader counts lines per keySum (the
-// first 16 bytes: a fixed-size map key, never the line itself) to number
-// identical lines 1, 2, ... in file order. ID is the first 16 bytes, in hex,
-// of SHA-256(keySum || uvarint(occurrence) [|| 'p' || uvarint(part)]), the
-// part only when Options.Part > 0.
+// keySum = XXH3-128(natural key), big-endian. The reader counts lines per
+// keySum (its low 64 bits, in a compact table: see occurrences.go; never the
+// line itself) to number identical lines 1, 2, ... in file order. ID is, in
+// hex, XXH3-128(keySum || uvarint(occurrence) [|| 'p' || uvarint(part)]),
+// the part only when Options.Part > 0. XXH3 is not a cryptographic hash:
+// ids guard against accidents (two of a million lines collide with odds
+// near 2^-88), not against a file crafted to collide, and cost files come
+// from Azure. It is ten times cheaper than SHA-256 per line.
 
 // appendField appends one length-prefixed key field.
 func appendField[S string | []byte](b []byte, v S) []byte {
@@ -42,14 +45,30 @@ func appendField[S string | []byte](b []byte, v S) []byte {
 // appendLowerField appends one length-prefixed, ASCII-lower-cased key field.
 func appendLowerField(b []byte, v string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v)))
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
+	n := len(b)
+	b = append(b, v...)
+	lowerASCII(b[n:])
 	return b
+}
+
+// lowerASCII lower-cases the ASCII letters of b in place, eight bytes at a
+// time; other bytes are left as they are.
+func lowerASCII(b []byte) {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		// upperBits needs ASCII bytes: mask the high bit off and only
+		// lower bytes that had none.
+		up := upperBits(w&^hiBits) &^ w
+		if up != 0 {
+			binary.LittleEndian.PutUint64(b[i:], w|up>>2)
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
 }
 
 // appendTime appends t as RFC 3339 (UTC, fractional seconds only if any).
@@ -57,17 +76,19 @@ func appendTime(b []byte, t time.Time) []byte {
 	return t.UTC().AppendFormat(b, time.RFC3339Nano)
 }
 
-// idOf turns a key sum and an occurrence number into a record id.
-func idOf(keySum *[32]byte, occurrence uint32, part int) string {
-	var buf [32 + 2*binary.MaxVarintLen64 + 1]byte
+// keySum hashes a natural key.
+func keySum(key []byte) [16]byte { return xxh3.Hash128(key).Bytes() }
+
+// idSum turns a key sum and an occurrence number into a record id's bytes.
+func idSum(keySum *[16]byte, occurrence uint32, part int) [16]byte {
+	var buf [16 + 2*binary.MaxVarintLen64 + 1]byte
 	b := append(buf[:0], keySum[:]...)
 	b = binary.AppendUvarint(b, uint64(occurrence))
 	if part > 0 {
 		b = append(b, 'p')
 		b = binary.AppendUvarint(b, uint64(part))
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
+	return xxh3.Hash128(b).Bytes()
 }
 
 // appendCanonical appends v (a decoded JSON value, or map[string]string) as

@@ -1,10 +1,8 @@
 package costcsv
 
 import (
-	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/csv"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,11 +12,12 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/zeebo/xxh3"
 )
 
 // Options configures a Reader. A nil *Options means the zero value.
 type Options struct {
-	File string // name used in errors/quarantine entries
+	File string // name used in errors/quarantine entries; Open also reads its extension
 	Part int    // report part index; mixed into ids only when > 0 so ids of single-part reports are stable
 	// Services, when set, fills Record.ServiceName and ServiceCategory of
 	// EA, MCA and PAYG lines; FOCUS files carry their own.
@@ -32,65 +31,136 @@ type Reader struct {
 	file     string
 	part     int
 	services *Services
+	format   Format
 
-	br     *bufio.Reader
-	cr     *csv.Reader
+	src    rowSource
 	header []string
 	lay    *layout
 	focus  bool
 
-	seen map[[16]byte]uint32
+	seen occurrences
 	done error // io.EOF or a fatal error, returned by every later Next
 
-	keyBuf, contentBuf, jsonBuf []byte
-	usageDay, billingDay        dateCache
+	keyBuf                      []byte
+	tagsJSON, infoJSON          jsonParser // their out holds the line's canonical Tags and AdditionalInfo
+	lastTags, lastInfo          interned
+	dates                       dates
+	resourceID, subAccount      stringCache
+	region, benefit, billingEnd stringCache
 }
 
-// dateCache remembers the last date column value parsed: lines of a file
-// mostly repeat the one before's date.
-type dateCache struct {
-	text string
-	t    time.Time
-	day  string // YYYY-MM-DD
+// dates caches parsed date values: a file holds few distinct dates, so
+// most lines cost one map lookup. It is cleared when it reaches
+// maxCachedDates, which keeps it small whatever the file.
+type dates map[string]parsedDate
+
+type parsedDate struct {
+	t   time.Time
+	day string // YYYY-MM-DD
 }
 
-func (c *dateCache) parse(s string) (time.Time, string, error) {
-	if s != c.text || s == "" {
-		t, err := parseTime(s)
-		if err != nil {
-			return time.Time{}, "", err
-		}
-		var b [10]byte
-		*c = dateCache{text: s, t: t, day: string(appendDate(b[:0], t))}
+const maxCachedDates = 1024
+
+func (c *dates) parse(s string) (parsedDate, error) {
+	if d, ok := (*c)[s]; ok {
+		return d, nil
 	}
-	return c.t, c.day, nil
+	t, err := parseTime(s)
+	if err != nil {
+		return parsedDate{}, err
+	}
+	if *c == nil || len(*c) >= maxCachedDates {
+		*c = dates{}
+	}
+	var b [10]byte
+	d := parsedDate{t: t, day: string(appendDate(b[:0], t))}
+	(*c)[s] = d
+	return d, nil
 }
 
-// NewReader reads the header of a cost file from r and recognises its
-// schema. An unrecognised header is a *HeaderError; other errors come from r.
-// A leading UTF-8 byte order mark is skipped.
+// stringCache remembers the last normalisation of a column's value, so that
+// runs of lines with the same resource cost one comparison, not a copy.
+type stringCache struct{ in, out string }
+
+func (c *stringCache) get(s string, norm func(string) string) string {
+	if s != c.in {
+		c.in, c.out = s, norm(s)
+	}
+	return c.out
+}
+
+// nextDay returns the day after a YYYY-MM-DD day.
+func nextDay(day string) string {
+	t, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		panic(err) // days come from appendDate
+	}
+	return t.AddDate(0, 0, 1).Format(time.DateOnly)
+}
+
+// interned keeps the last string made from bytes: consecutive lines of a
+// resource often repeat their tags, which then share one string.
+type interned struct{ s string }
+
+func (c *interned) intern(b []byte) string {
+	if string(b) != c.s {
+		c.s = string(b)
+	}
+	return c.s
+}
+
+// NewReader reads the header of a CSV or gzip-compressed CSV cost file from
+// r (told apart by the gzip magic bytes) and recognises its schema; it then
+// streams, holding one line at a time. An unrecognised header is a
+// *HeaderError; other errors come from r. A leading UTF-8 byte order mark
+// is skipped. Parquet needs random access: use Open.
 func NewReader(r io.Reader, o *Options) (*Reader, error) {
 	if o == nil {
 		o = &Options{}
 	}
-	br := stripBOM(r)
-	cr := csv.NewReader(br)
-	cr.ReuseRecord = true
-	cr.FieldsPerRecord = -1
-	header, err := cr.Read()
+	src, format, err := streamSource(r, o.File)
 	if err != nil {
-		var pe *csv.ParseError
-		switch {
-		case errors.Is(err, io.EOF):
-			return nil, &HeaderError{File: o.File, Reason: "empty file, no header line"}
-		case errors.As(err, &pe):
-			return nil, &HeaderError{File: o.File, Reason: pe.Error()}
-		}
-		return nil, fmt.Errorf("read header of %s: %w", o.File, err)
+		return nil, err
 	}
-	header = slices.Clone(header)
-	for i, h := range header {
-		header[i] = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+	return newReader(src, format, o)
+}
+
+// Open reads a cost file of any format the exports write: Parquet, gzip-
+// compressed CSV or CSV. It tells them apart by their magic bytes ("PAR1",
+// 1f 8b); a name (Options.File) ending in .parquet or .gz whose content does
+// not match is a *HeaderError rather than a guess. Parquet is read through r
+// with random access, one page per column at a time; CSV and gzip CSV are
+// streamed from the start of r as NewReader does.
+func Open(r io.ReaderAt, size int64, o *Options) (*Reader, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	head := make([]byte, len(parquetMagic))
+	n, err := r.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read %s: %w", o.File, err)
+	}
+	head = head[:n]
+	name := toLower(o.File)
+	switch {
+	case bytes.Equal(head, parquetMagic):
+		src, err := newParquetSource(r, size, o.File)
+		if err != nil {
+			return nil, err
+		}
+		return newReader(src, FormatParquet, o)
+	case strings.HasSuffix(name, ".parquet"):
+		return nil, &HeaderError{File: o.File, Reason: "not a Parquet file: it does not start with PAR1"}
+	case (strings.HasSuffix(name, ".gz") || strings.HasSuffix(name, ".gzip")) && !bytes.HasPrefix(head, gzipMagic):
+		return nil, &HeaderError{File: o.File, Reason: "not a gzip file: it does not start with 1f 8b"}
+	}
+	return NewReader(io.NewSectionReader(r, 0, size), o)
+}
+
+func newReader(src rowSource, format Format, o *Options) (*Reader, error) {
+	header, err := src.header()
+	if err != nil {
+		return nil, err
 	}
 	lay, err := detect(o.File, header)
 	if err != nil {
@@ -100,28 +170,19 @@ func NewReader(r io.Reader, o *Options) (*Reader, error) {
 		file:     o.File,
 		part:     o.Part,
 		services: o.Services,
-		br:       br,
-		cr:       cr,
+		format:   format,
+		src:      src,
 		header:   header,
 		lay:      lay,
 		focus:    lay.spec == focusSpec,
-		seen:     map[[16]byte]uint32{},
 	}, nil
-}
-
-// stripBOM buffers r and skips a leading UTF-8 byte order mark. The csv
-// reader reuses the returned *bufio.Reader rather than adding its own, so
-// the reader can tell whether input is exhausted.
-func stripBOM(r io.Reader) *bufio.Reader {
-	br := bufio.NewReaderSize(r, 64<<10)
-	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte("\xef\xbb\xbf")) {
-		_, _ = br.Discard(3) // cannot fail: the bytes are buffered
-	}
-	return br
 }
 
 // Schema returns the schema recognised from the header.
 func (r *Reader) Schema() Schema { return r.lay.schema }
+
+// Format returns the file's encoding.
+func (r *Reader) Format() Format { return r.format }
 
 // Header returns the header's column names as written (BOM and surrounding
 // spaces removed).
@@ -129,210 +190,237 @@ func (r *Reader) Header() []string { return slices.Clone(r.header) }
 
 // Next returns the next record. At the end of the file it returns io.EOF. A
 // line it cannot accept is a *LineError: the caller quarantines it and calls
-// Next again. Any other error is fatal (I/O, or a quoted field left open to
-// the end of the file) and Next returns it again on every later call.
+// Next again. Any other error is fatal (I/O, a corrupt compressed stream, or
+// a quoted field left open to the end of the file) and Next returns it again
+// on every later call.
 func (r *Reader) Next() (*Record, error) {
 	if r.done != nil {
 		return nil, r.done
 	}
-	fields, err := r.cr.Read()
+	text, ends, line, err := r.src.next()
 	if err != nil {
-		return nil, r.readError(fields, err)
+		var re *rowError
+		if errors.As(err, &re) {
+			le := &LineError{File: r.file, Line: re.line, Fields: re.fields, Reason: re.reason}
+			if len(re.fields) < len(r.header) {
+				le.Column = r.header[len(re.fields)]
+			}
+			return nil, le
+		}
+		r.done = err
+		return nil, err
 	}
-	line, _ := r.cr.FieldPos(0)
-	if len(fields) != len(r.header) {
-		le := &LineError{File: r.file, Line: line, Fields: slices.Clone(fields),
-			Reason: fmt.Sprintf("line has %d fields, header has %d", len(fields), len(r.header))}
-		if len(fields) < len(r.header) {
-			le.Column = r.header[len(fields)]
+	if len(ends) != len(r.header) {
+		le := &LineError{File: r.file, Line: line, Fields: splitFields(nil, string(text), ends),
+			Reason: fmt.Sprintf("line has %d fields, header has %d", len(ends), len(r.header))}
+		if len(ends) < len(r.header) {
+			le.Column = r.header[len(ends)]
 		}
 		return nil, le
 	}
-	rec, le := r.record(line, fields)
-	if le != nil {
-		le.Fields = slices.Clone(fields)
+	// One allocation holds the line's text and, after it, its field ends:
+	// the fields, Raw and the content hash all read it.
+	b := text // the source's buffer: ends go after the text in its spare room
+	for _, e := range ends {
+		b = binary.LittleEndian.AppendUint32(b, e)
+	}
+	row := string(b)
+	raw := Raw{names: r.header, text: row[:len(text)], ends: row[len(text):]}
+	// The record and the line's values are built on the stack and the
+	// record copied to the heap once: while the garbage collector runs,
+	// every pointer written to the heap costs a write barrier.
+	var rec Record
+	var vals [numRoles]string
+	if le := r.record(&rec, &vals, line, raw.text, ends); le != nil {
+		le.Fields = raw.Values()
 		return nil, le
 	}
-	return rec, nil
+	rec.Raw = raw
+	// The content hash covers the values and where each ends: it only
+	// tells a changed line from an unchanged one with the same id (and
+	// reconciliation would catch a missed change in any amount).
+	r.setHashes(&rec, &vals, xxh3.HashString128(row).Bytes())
+	out := new(Record)
+	*out = rec
+	return out, nil
 }
 
-func (r *Reader) readError(fields []string, err error) error {
-	if errors.Is(err, io.EOF) {
-		r.done = io.EOF
-		return io.EOF
-	}
-	var pe *csv.ParseError
-	if !errors.As(err, &pe) {
-		r.done = fmt.Errorf("read %s: %w", r.file, err)
-		return r.done
-	}
-	if errors.Is(pe.Err, csv.ErrQuote) && pe.Line > pe.StartLine {
-		if _, perr := r.br.Peek(1); perr != nil {
-			// The quoted field swallowed every line to the end: a truncated
-			// or corrupt file, not one bad line.
-			r.done = fmt.Errorf("read %s: line %d: quoted field still open at end of file (line %d): %w", r.file, pe.StartLine, pe.Line, err)
-			return r.done
-		}
-	}
-	le := &LineError{File: r.file, Line: pe.StartLine, Fields: slices.Clone(fields),
-		Reason: fmt.Sprintf("%v (line %d, byte %d)", pe.Err, pe.Line, pe.Column)}
-	if len(fields) < len(r.header) {
-		le.Column = r.header[len(fields)]
-	}
-	return le
-}
-
-// record builds the record of one line whose field count matches the header.
-func (r *Reader) record(line int, fields []string) (*Record, *LineError) {
+// record fills rec from one line whose field count matches the header (its
+// values concatenated in text, each ending at ends[i]), and v with the
+// line's value of each role.
+func (r *Reader) record(rec *Record, v *[numRoles]string, line int, text string, ends []uint32) *LineError {
 	col := &r.lay.col
-	get := func(ro role) string {
-		if i := col[ro]; i >= 0 {
-			return clean(fields[i])
+	for ro, i := range col {
+		if i >= 0 {
+			v[ro] = clean(text[fieldStart(ends, i):ends[i]])
 		}
-		return ""
 	}
 	bad := func(ro role, format string, args ...any) *LineError {
 		return &LineError{File: r.file, Line: line, Column: r.header[col[ro]], Reason: fmt.Sprintf(format, args...)}
 	}
-	// amount reads a required amount column; optional ones go through optAmount.
+	// amount reads a required amount column; optAmount an optional one
+	// (nil when empty or absent).
 	amount := func(ro role) (decimal.Decimal, *LineError) {
-		s := get(ro)
-		if s == "" {
+		if v[ro] == "" {
 			return decimal.Decimal{}, bad(ro, "empty amount")
 		}
-		d, err := parseAmount(s)
+		d, err := parseAmount(v[ro])
 		if err != nil {
 			return decimal.Decimal{}, bad(ro, "unparsable amount: %v", err)
 		}
 		return d, nil
 	}
 	optAmount := func(ro role) (*decimal.Decimal, *LineError) {
-		s := get(ro)
-		if s == "" {
+		if v[ro] == "" {
 			return nil, nil
 		}
-		d, err := parseAmount(s)
-		if err != nil {
-			return nil, bad(ro, "unparsable amount: %v", err)
+		d, le := amount(ro)
+		return &d, le
+	}
+	// date reads an optional date column.
+	date := func(ro role) (parsedDate, *LineError) {
+		if v[ro] == "" {
+			return parsedDate{}, nil
 		}
-		return &d, nil
+		d, err := r.dates.parse(v[ro])
+		if err != nil {
+			return parsedDate{}, bad(ro, "unparsable date %q: %v", v[ro], err)
+		}
+		return d, nil
 	}
 
-	rec := &Record{Line: line}
+	rec.Line = line
 	var le *LineError
 
-	ds := get(rDate)
-	if ds == "" {
-		return nil, bad(rDate, "empty date")
+	if v[rDate] == "" {
+		return bad(rDate, "empty date")
 	}
-	var err error
-	if rec.ChargePeriodStart, rec.Date, err = r.usageDay.parse(ds); err != nil {
-		return nil, bad(rDate, "unparsable date %q: %v", ds, err)
+	usage, le := date(rDate)
+	if le != nil {
+		return le
 	}
-	if s := get(rBillingPeriodStart); s != "" {
-		if _, rec.BillingPeriodStart, err = r.billingDay.parse(s); err != nil {
-			return nil, bad(rBillingPeriodStart, "unparsable date %q: %v", s, err)
+	rec.ChargePeriodStart, rec.Date = usage.t, usage.day
+	if r.lay.spec.exclusiveEnds {
+		end, le := date(rChargePeriodEnd)
+		if le != nil {
+			return le
 		}
+		rec.ChargePeriodEnd = end.t
+	} else {
+		rec.ChargePeriodEnd = rec.ChargePeriodStart.AddDate(0, 0, 1) // daily files
+	}
+	start, le := date(rBillingPeriodStart)
+	if le != nil {
+		return le
+	}
+	rec.BillingPeriodStart = start.day
+	end, le := date(rBillingPeriodEnd)
+	if le != nil {
+		return le
+	}
+	rec.BillingPeriodEnd = end.day
+	if end.day != "" && !r.lay.spec.exclusiveEnds {
+		rec.BillingPeriodEnd = r.billingEnd.get(end.day, nextDay)
 	}
 
 	if rec.BilledCost, le = amount(rCost); le != nil {
-		return nil, le
+		return le
 	}
 	rec.EffectiveCost = rec.BilledCost
 	if col[rEffectiveCost] >= 0 {
 		if rec.EffectiveCost, le = amount(rEffectiveCost); le != nil {
-			return nil, le
+			return le
 		}
 	}
-	if q, le := optAmount(rQuantity); le != nil {
-		return nil, le
-	} else if q != nil {
-		rec.Quantity = *q
+	if v[rQuantity] != "" {
+		if rec.Quantity, le = amount(rQuantity); le != nil {
+			return le
+		}
 	}
 	if rec.CostInPricingCurrency, le = optAmount(rCostInPricing); le != nil {
-		return nil, le
+		return le
 	}
 	if rec.CostInUSD, le = optAmount(rCostInUSD); le != nil {
-		return nil, le
+		return le
 	}
-	if rec.ExchangeRate = get(rExchangeRate); rec.ExchangeRate != "" {
+	if rec.ExchangeRate = v[rExchangeRate]; rec.ExchangeRate != "" {
 		if _, err := parseAmount(rec.ExchangeRate); err != nil {
-			return nil, bad(rExchangeRate, "unparsable exchange rate: %v", err)
+			return bad(rExchangeRate, "unparsable exchange rate: %v", err)
 		}
 	}
 
-	if rec.Tags, err = parseTags(get(rTags)); err != nil {
-		return nil, bad(rTags, "%v", err)
+	if err := r.tagsJSON.canonical(v[rTags], true); err != nil {
+		return bad(rTags, "%v", err)
 	}
-	if rec.AdditionalInfo, err = parseObject(get(rAdditionalInfo)); err != nil {
-		return nil, bad(rAdditionalInfo, "%v", err)
+	rec.Tags = Tags{json: r.lastTags.intern(r.tagsJSON.out)}
+	if err := r.infoJSON.canonical(v[rAdditionalInfo], false); err != nil {
+		return bad(rAdditionalInfo, "%v", err)
 	}
+	rec.AdditionalInfo = Object{json: r.lastInfo.intern(r.infoJSON.out)}
 
-	rec.BillingCurrency = get(rCurrency)
-	rec.PricingCurrency = get(rPricingCurrency)
-	rec.BillingAccountID = get(rBillingAccountID)
-	rec.SubAccountID = subAccount(get(rSubscription))
-	rec.SubAccountName = get(rSubscriptionName)
-	rec.ResourceID = strings.ToLower(get(rResourceID))
-	rec.ResourceName = get(rResourceName)
-	rec.ResourceGroup = strings.ToLower(get(rResourceGroup))
-	if rec.ResourceGroup == "" {
-		rec.ResourceGroup = resourceGroupOf(rec.ResourceID)
+	rec.BillingCurrency = v[rCurrency]
+	rec.PricingCurrency = v[rPricingCurrency]
+	rec.BillingAccountID = v[rBillingAccountID]
+	rec.SubAccountID = r.subAccount.get(v[rSubscription], subAccount)
+	rec.SubAccountName = v[rSubscriptionName]
+	rec.ResourceID = r.resourceID.get(v[rResourceID], toLower)
+	rec.ResourceName = v[rResourceName]
+	rec.ResourceGroup = resourceGroupOf(rec.ResourceID)
+	if rg := v[rResourceGroup]; rg != "" && !equalFoldASCII(rg, rec.ResourceGroup) {
+		rec.ResourceGroup = toLower(rg)
 	}
-	rec.ResourceType = strings.ToLower(get(rResourceType))
+	rec.ResourceType = toLower(v[rResourceType])
 	if rec.ResourceType == "" {
 		rec.ResourceType = resourceTypeOf(rec.ResourceID)
 	}
-	rec.RegionID = regionID(get(rRegion))
-	rec.PricingModel = get(rPricingModel)
-	rec.MeterID = get(rMeterID)
-	rec.MeterName = get(rMeterName)
-	rec.MeterCategory = get(rMeterCategory)
-	rec.UnitOfMeasure = get(rUnit)
-	rec.BenefitID = strings.ToLower(get(rBenefitID))
-	if rec.BenefitID == "" {
-		rec.BenefitID = strings.ToLower(get(rReservationID))
+	rec.RegionID = r.region.get(v[rRegion], regionID)
+	rec.PricingModel = v[rPricingModel]
+	rec.MeterID = v[rMeterID]
+	rec.MeterName = v[rMeterName]
+	rec.MeterCategory = v[rMeterCategory]
+	rec.UnitOfMeasure = v[rUnit]
+	benefit := v[rBenefitID]
+	if benefit == "" {
+		benefit = v[rReservationID]
 	}
+	rec.BenefitID = r.benefit.get(benefit, toLower)
 	switch {
 	case r.focus:
-		rec.ChargeCategory = get(rChargeCategory)
-		rec.ChargeClass = get(rChargeClass)
-		rec.ServiceName = get(rServiceName)
-		rec.ServiceCategory = get(rServiceCategory)
+		rec.ChargeCategory = v[rChargeCategory]
+		rec.ChargeClass = v[rChargeClass]
+		rec.ServiceName = v[rServiceName]
+		rec.ServiceCategory = v[rServiceCategory]
 	default:
-		rec.ChargeType = get(rChargeType)
+		rec.ChargeType = v[rChargeType]
 		if r.lay.schema == SchemaPAYG {
 			rec.ChargeCategory = "Usage" // the usage-only dataset
 		} else {
 			rec.ChargeCategory, rec.ChargeClass = chargeCategory(rec.ChargeType)
 		}
 		if r.services != nil {
-			rec.ServiceName, rec.ServiceCategory, _ = r.services.Lookup(get(rConsumedService), rec.ResourceType)
+			rec.ServiceName, rec.ServiceCategory, _ = r.services.Lookup(v[rConsumedService], rec.ResourceType)
 		}
 	}
+	return nil
+}
 
-	rec.Raw = make(map[string]string, len(fields))
-	r.contentBuf = r.contentBuf[:0]
-	for i, h := range r.header {
-		rec.Raw[h] = fields[i]
-		r.contentBuf = appendField(r.contentBuf, fields[i])
-	}
-	sum := sha256.Sum256(r.contentBuf)
-	rec.ContentHash = hex.EncodeToString(sum[:16])
-
-	keySum := sha256.Sum256(r.appendKey(r.keyBuf[:0], rec, get))
-	var short [16]byte
-	copy(short[:], keySum[:16])
-	occ := r.seen[short] + 1
-	r.seen[short] = occ
+// setHashes sets the record's content hash (given) and, from its natural
+// key and occurrence number, its id.
+func (r *Reader) setHashes(rec *Record, vals *[numRoles]string, content [16]byte) {
+	sum := keySum(r.appendKey(r.keyBuf[:0], rec, vals))
+	occ := r.seen.next(binary.BigEndian.Uint64(sum[8:]))
 	rec.Occurrence = int(occ)
-	rec.ID = idOf(&keySum, occ, r.part)
-	return rec, nil
+	id := idSum(&sum, occ, r.part)
+	var b [64]byte
+	hex.Encode(b[:32], id[:])
+	hex.Encode(b[32:], content[:])
+	both := string(b[:]) // one allocation for both
+	rec.ID, rec.ContentHash = both[:32], both[32:]
 }
 
 // appendKey appends the natural key of rec (see key.go) and keeps the
 // buffer for the next line.
-func (r *Reader) appendKey(b []byte, rec *Record, get func(role) string) []byte {
+func (r *Reader) appendKey(b []byte, rec *Record, vals *[numRoles]string) []byte {
 	b = appendField(b, r.lay.spec.family)
 	for _, ro := range r.lay.spec.key {
 		switch ro {
@@ -348,86 +436,13 @@ func (r *Reader) appendKey(b []byte, rec *Record, get func(role) string) []byte 
 		case rResourceGroup:
 			b = appendField(b, rec.ResourceGroup)
 		case rTags:
-			r.jsonBuf = appendCanonical(r.jsonBuf[:0], rec.Tags)
-			b = appendField(b, r.jsonBuf)
+			b = appendField(b, rec.Tags.json)
 		case rAdditionalInfo:
-			r.jsonBuf = appendCanonical(r.jsonBuf[:0], rec.AdditionalInfo)
-			b = appendField(b, r.jsonBuf)
+			b = appendField(b, rec.AdditionalInfo.json)
 		default:
-			b = appendLowerField(b, get(ro))
+			b = appendLowerField(b, vals[ro])
 		}
 	}
 	r.keyBuf = b
 	return b
-}
-
-// LineError is a data line the reader could not accept. The reader has
-// already moved past it: quarantine it and call Next again.
-type LineError struct {
-	File   string
-	Line   int    // 1-based physical line where the record starts (header = 1)
-	Column string // header name of the offending column; empty when the line has too many fields
-	Reason string
-	// Fields are the line's values as read (partial when the CSV itself is
-	// malformed), for the quarantine entry.
-	Fields []string
-}
-
-// Error returns "file F line L column C: reason".
-func (e *LineError) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		fmt.Fprintf(&b, "file %s ", e.File)
-	}
-	fmt.Fprintf(&b, "line %d", e.Line)
-	if e.Column != "" {
-		fmt.Fprintf(&b, " column %s", e.Column)
-	}
-	b.WriteString(": ")
-	b.WriteString(e.Reason)
-	return b.String()
-}
-
-// HeaderError is a header the reader does not recognise, or cannot read as
-// one (an empty file, duplicate column names).
-type HeaderError struct {
-	File string
-	// Missing names the required columns absent for the schema that came
-	// closest; each entry lists the names accepted for one column
-	// ("costinbillingcurrency or cost"). Names are matched case-insensitively.
-	Missing []string
-	// Tried lists, per schema tried, what was missing.
-	Tried []SchemaMissing
-	// Reason is set instead of Missing when the header could not be read as
-	// a list of column names.
-	Reason string
-}
-
-// SchemaMissing is what a header lacks to be read as one schema.
-type SchemaMissing struct {
-	Schema  Schema
-	Missing []string
-}
-
-// Error names the file and what each schema tried was missing.
-func (e *HeaderError) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		fmt.Fprintf(&b, "file %s: ", e.File)
-	}
-	if e.Reason != "" {
-		b.WriteString("header: ")
-		b.WriteString(e.Reason)
-		return b.String()
-	}
-	b.WriteString("unrecognised header")
-	for i, t := range e.Tried {
-		if i == 0 {
-			b.WriteString(": ")
-		} else {
-			b.WriteString("; ")
-		}
-		fmt.Fprintf(&b, "%s: missing %s", t.Schema, strings.Join(t.Missing, ", "))
-	}
-	return b.String()
 }

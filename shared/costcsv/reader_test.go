@@ -3,6 +3,7 @@ package costcsv
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"reflect"
 	"regexp"
 	"strings"
@@ -196,6 +197,8 @@ func TestRecordValues(t *testing.T) {
 		line    string
 		rawCost string
 		want    Record // only the fields compared below
+		tags    map[string]string
+		info    map[string]any
 	}{
 		{
 			name:    "full line",
@@ -208,9 +211,9 @@ func TestRecordValues(t *testing.T) {
 				ResourceID: strings.ToLower(rid), ResourceGroup: "ahbtest", ResourceType: "microsoft.sql/servers/databases",
 				SubAccountID: "1caaa5a3-2b66-438e-8ab4-bce37d518c5d", ChargeType: "Usage", ChargeCategory: "Usage",
 				PricingModel: "OnDemand", RegionID: "westus2", MeterID: "ABC",
-				Tags:           map[string]string{"env": "prod", "org": ""},
-				AdditionalInfo: map[string]any{"AHB": "True", "vCores": jsonNumber("2"), "ConsumedQuantity": jsonNumber("1.0")},
 			},
+			tags: map[string]string{"env": "prod", "org": ""},
+			info: map[string]any{"AHB": "True", "vCores": jsonNumber("2"), "ConsumedQuantity": jsonNumber("1.0")},
 		},
 		{
 			name:    "reservation purchase: no resource group, group from nowhere, benefit lower-cased",
@@ -223,8 +226,8 @@ func TestRecordValues(t *testing.T) {
 				ResourceType: "microsoft.capacity/reservationorders/reservations", SubAccountID: "1caaa5a3-2b66-438e-8ab4-bce37d518c5d",
 				ChargeType: "Purchase", ChargeCategory: "Purchase", PricingModel: "Reservation", RegionID: "uksouth",
 				BenefitID: "/providers/microsoft.capacity/reservationorders/49ed/reservations/",
-				Tags:      map[string]string{}, AdditionalInfo: map[string]any{},
 			},
+			tags: map[string]string{}, info: map[string]any{},
 		},
 		{
 			name:    "refund, exponent amount, NULL quantity, tags object with non-string values, zero GUID",
@@ -234,8 +237,8 @@ func TestRecordValues(t *testing.T) {
 				Date: "2023-09-01", ChargePeriodStart: time.Date(2023, 9, 1, 0, 0, 0, 0, time.UTC),
 				BillingCurrency: "EUR", BilledCost: decimal.RequireFromString("-0.000015"), EffectiveCost: decimal.RequireFromString("-0.000015"),
 				ChargeType: "Refund", ChargeCategory: "Purchase", ChargeClass: "Correction", BenefitID: "abcd",
-				Tags: map[string]string{"n": "1", "b": "true", "z": ""}, AdditionalInfo: map[string]any{},
 			},
+			tags: map[string]string{"n": "1", "b": "true", "z": ""}, info: map[string]any{},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,13 +253,19 @@ func TestRecordValues(t *testing.T) {
 				ResourceID: rec.ResourceID, ResourceGroup: rec.ResourceGroup, ResourceType: rec.ResourceType,
 				SubAccountID: rec.SubAccountID, ChargeType: rec.ChargeType, ChargeCategory: rec.ChargeCategory,
 				ChargeClass: rec.ChargeClass, PricingModel: rec.PricingModel, RegionID: rec.RegionID, MeterID: rec.MeterID,
-				BenefitID: rec.BenefitID, Tags: rec.Tags, AdditionalInfo: rec.AdditionalInfo,
+				BenefitID: rec.BenefitID,
 			}
 			if d := compare.Compare(tc.want, got); d != "" {
 				t.Errorf("record (-want +got):\n%s", d)
 			}
-			if len(rec.Raw) != 16 || rec.Raw["CostInBillingCurrency"] != tc.rawCost {
-				t.Errorf("Raw = %v, want all 16 columns, cost %q verbatim", rec.Raw, tc.rawCost)
+			if d := compare.Compare(tc.tags, rec.Tags.Map()); d != "" {
+				t.Errorf("tags (-want +got):\n%s", d)
+			}
+			if d := compare.Compare(tc.info, rec.AdditionalInfo.Map()); d != "" {
+				t.Errorf("additional info (-want +got):\n%s", d)
+			}
+			if cost, _ := rec.Raw.Get("CostInBillingCurrency"); rec.Raw.Len() != 16 || cost != tc.rawCost {
+				t.Errorf("Raw = %v, want all 16 columns, cost %q verbatim", rec.Raw.Map(), tc.rawCost)
 			}
 		})
 	}
@@ -350,7 +359,7 @@ func TestQuarantine(t *testing.T) {
 			if len(recs) == 0 {
 				return
 			}
-			if d := compare.Compare(map[string]string{"a": "x", "b": "y"}, recs[0].Tags); d != "" {
+			if d := compare.Compare(map[string]string{"a": "x", "b": "y"}, recs[0].Tags.Map()); d != "" {
 				t.Errorf("multi-line tags (-want +got):\n%s", d)
 			}
 			for _, b := range bad {
@@ -404,8 +413,8 @@ func TestUnterminatedQuote(t *testing.T) {
 	if err == nil || errors.As(err, &le) || errors.Is(err, io.EOF) {
 		t.Fatalf("Next error = %v, want a fatal error", err)
 	}
-	if !strings.Contains(err.Error(), "cut.csv: line 3: quoted field still open at end of file") {
-		t.Errorf("error %q does not name the file and line", err)
+	if !strings.Contains(err.Error(), "cut.csv: line 3: quoted field still open at end of file") || !errors.Is(err, ErrCorrupt) {
+		t.Errorf("error %q does not name the file and line, or is not ErrCorrupt", err)
 	}
 	if _, again := r.Next(); again != err {
 		t.Errorf("Next after a fatal error = %v, want the same error", again)
@@ -440,8 +449,8 @@ func TestIOErrorIsFatal(t *testing.T) {
 			t.Fatalf("I/O error reported as a line error: %v", err)
 		}
 		if err != nil {
-			if !strings.Contains(err.Error(), "connection reset") || errors.Is(err, io.EOF) {
-				t.Errorf("error = %v, want the I/O error", err)
+			if !strings.Contains(err.Error(), "connection reset") || errors.Is(err, io.EOF) || errors.Is(err, ErrCorrupt) {
+				t.Errorf("error = %v, want the I/O error, not ErrCorrupt", err)
 			}
 			return
 		}
@@ -624,5 +633,98 @@ func TestReaderHeader(t *testing.T) {
 	}
 	if _, err := r.Next(); !errors.Is(err, io.EOF) {
 		t.Errorf("second Next after EOF = %v, want io.EOF", err)
+	}
+}
+
+func TestToLower(t *testing.T) {
+	for _, s := range []string{
+		"", "a", "A", "abcdefgh", "ABCDEFGH", "abcdefgH", "Habcdefgh", "@[`{AZaz",
+		"/subscriptions/1CAAA5A3-2B66-438E-8AB4-BCE37D518C5D/resourceGroups/AHBTest/providers/Microsoft.Sql/servers/x",
+		"/subscriptions/1caaa5a3/resourcegroups/ahbtest", "Zürich-RG/ÄÖÜ", "abcdefghÄ", "\x7f\x40\x5b\x60\x7bAZ",
+	} {
+		if got, want := toLower(s), strings.ToLower(s); got != want {
+			t.Errorf("toLower(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+func TestChargeCategory(t *testing.T) {
+	for _, tc := range []struct{ chargeType, category, class string }{
+		{"Usage", "Usage", ""}, {"usage", "Usage", ""}, {"UnusedReservation", "Usage", ""}, {"UnusedSavingsPlan", "Usage", ""},
+		{"Purchase", "Purchase", ""}, {"Refund", "Purchase", "Correction"}, {"Credit", "Credit", ""}, {"Tax", "Tax", ""},
+		{"RoundingAdjustment", "Adjustment", ""}, {"SomethingNew", "Adjustment", ""}, {"", "", ""},
+	} {
+		if cat, class := chargeCategory(tc.chargeType); cat != tc.category || class != tc.class {
+			t.Errorf("chargeCategory(%q) = %q, %q; want %q, %q", tc.chargeType, cat, class, tc.category, tc.class)
+		}
+	}
+}
+
+func TestLowerASCII(t *testing.T) {
+	for _, s := range []string{"", "AZaz@[`{", "/SUBSCRIPTIONS/ABC/resourceGroups/RG-1/Zürich\xc3\x84\xff\xc1Z", strings.Repeat("AbC\x80\xc1\xdaZ", 9)} {
+		b := []byte(s)
+		lowerASCII(b)
+		want := []byte(s)
+		for i, c := range want {
+			if 'A' <= c && c <= 'Z' {
+				want[i] = c + 'a' - 'A'
+			}
+		}
+		if string(b) != string(want) {
+			t.Errorf("lowerASCII(%q) = %q, want %q", s, b, want)
+		}
+	}
+}
+
+// TestOccurrenceCounts: counts per fingerprint from 1, past the one-byte
+// counter (spilled), across table growth, and 0 as a fingerprint like any.
+func TestOccurrenceCounts(t *testing.T) {
+	var o occurrences
+	want := map[uint64]uint32{}
+	rng := rand.New(rand.NewPCG(4, 5))
+	for i := range 300000 {
+		fp := rng.Uint64()
+		switch {
+		case i%3 == 0:
+			fp = 42 // one key seen 100,000 times
+		case i%1000 == 1:
+			fp = 0
+		}
+		want[fp]++
+		if got := o.next(fp); got != want[fp] {
+			t.Fatalf("line %d: fingerprint %x occurrence %d, want %d", i, fp, got, want[fp])
+		}
+	}
+	if want[42] != 100000 || want[0] == 0 {
+		t.Fatalf("test data: %d, %d", want[42], want[0])
+	}
+}
+
+// TestPeriodEnds: FOCUS ends are exclusive and kept; EA's inclusive
+// BillingPeriodEndDate becomes the day after, and a daily line's charge
+// period ends at the next midnight.
+func TestPeriodEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name, input              string
+		chargeEnd                time.Time
+		billingStart, billingEnd string
+	}{
+		{"ea", "Date,Cost,BillingCurrency,BillingPeriodStartDate,BillingPeriodEndDate\n02/28/2024,1,USD,02/01/2024,02/29/2024\n",
+			time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC), "2024-02-01", "2024-03-01"},
+		{"focus hourly", "BilledCost,EffectiveCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,BillingPeriodStart,BillingPeriodEnd\n1,1,USD,2024-09-18 22:00:00,2024-09-18 23:00:00,2024-09-01 00:00:00,2024-10-01 00:00:00\n",
+			time.Date(2024, 9, 18, 23, 0, 0, 0, time.UTC), "2024-09-01", "2024-10-01"},
+		{"focus without ends", "BilledCost,EffectiveCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,BillingPeriodEnd\n1,1,USD,2025-10-16T00:00:00Z,NULL,\n",
+			time.Time{}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recs, bad := readString(t, tc.input, nil)
+			if len(recs) != 1 || len(bad) != 0 {
+				t.Fatalf("%d records, bad %v", len(recs), bad)
+			}
+			rec := recs[0]
+			if !rec.ChargePeriodEnd.Equal(tc.chargeEnd) || rec.BillingPeriodStart != tc.billingStart || rec.BillingPeriodEnd != tc.billingEnd {
+				t.Errorf("charge end %s, billing %q..%q; want %s, %q..%q", rec.ChargePeriodEnd, rec.BillingPeriodStart, rec.BillingPeriodEnd, tc.chargeEnd, tc.billingStart, tc.billingEnd)
+			}
+		})
 	}
 }

@@ -57,10 +57,20 @@ type Record struct {
 	// ChargePeriodStart is the same instant with its time of day, in UTC:
 	// midnight for daily sources, the hour for hourly FOCUS rows.
 	ChargePeriodStart time.Time
+	// ChargePeriodEnd is the exclusive end of the charge period, in UTC:
+	// FOCUS ChargePeriodEnd (already exclusive), or the next midnight for
+	// the daily EA, MCA and pay-as-you-go files. Zero when a FOCUS file
+	// leaves it empty.
+	ChargePeriodEnd time.Time
 	// BillingPeriodStart is the first day of the billing period as
 	// YYYY-MM-DD, empty where the source leaves it empty (CSP exports) or has
 	// no such column (PAYG).
 	BillingPeriodStart string
+	// BillingPeriodEnd is the exclusive end of the billing period as
+	// YYYY-MM-DD: FOCUS BillingPeriodEnd as written, or the day after the
+	// last day that EA and MCA files write (BillingPeriodEndDate is
+	// inclusive there). Empty where the source leaves it empty or has none.
+	BillingPeriodEnd string
 
 	// BillingCurrency is the currency of BilledCost (EA BillingCurrencyCode,
 	// BillingCurrency or Currency; MCA billingCurrency; PAYG Currency; FOCUS
@@ -117,10 +127,10 @@ type Record struct {
 	// ResourceLocation) lower-cased with spaces removed.
 	RegionID string
 	// ChargeCategory is the FOCUS charge category: the FOCUS column, or mapped
-	// from ChargeType as the finops-toolkit mapping does: Usage,
-	// UnusedReservation, UnusedSavingsPlan -> Usage; Purchase, Refund ->
-	// Purchase; RoundingAdjustment -> Adjustment; Tax -> Tax. PAYG files are
-	// usage only (Usage). An unknown ChargeType leaves it empty.
+	// from ChargeType as the finops-toolkit's conversion guide does: Usage,
+	// Purchase, Credit and Tax stay; UnusedReservation, UnusedSavingsPlan ->
+	// Usage; Refund -> Purchase; any other charge type -> Adjustment.
+	// Pay-as-you-go files are usage only (Usage). Empty when ChargeType is.
 	ChargeCategory string // Usage, Purchase, Tax, Credit, Adjustment (FOCUS)
 	// ChargeClass is the FOCUS charge class: the FOCUS column, or
 	// "Correction" for a Refund ChargeType.
@@ -145,15 +155,15 @@ type Record struct {
 	// BenefitID is the lower-cased reservation / savings plan id (benefitId,
 	// else ReservationId; FOCUS CommitmentDiscountId).
 	BenefitID string // reservation / savings plan id
-	// Tags holds the resource tags; a brace-less EA fragment is read as the
-	// object it abbreviates. Non-string values become their canonical JSON
-	// text, null becomes "". Never nil.
-	Tags map[string]string
-	// AdditionalInfo is the AdditionalInfo (FOCUS x_SkuDetails) object,
-	// decoded with numbers as json.Number so no digit is lost. Never nil.
-	AdditionalInfo map[string]any
+	// Tags holds the resource tags as canonical JSON (see Tags); a
+	// brace-less EA fragment is read as the object it abbreviates.
+	Tags Tags
+	// AdditionalInfo is the AdditionalInfo (FOCUS x_SkuDetails) object as
+	// canonical JSON; Map decodes it with numbers as json.Number, so no
+	// digit is lost.
+	AdditionalInfo Object
 
-	// Raw holds every source column, keyed by its header name as written in
-	// the file (BOM and surrounding spaces removed), with the value verbatim.
-	Raw map[string]string
+	// Raw holds every source column: its header name as written in the file
+	// (BOM and surrounding spaces removed) and its value verbatim.
+	Raw Raw
 }

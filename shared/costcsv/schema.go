@@ -18,6 +18,8 @@ const (
 	rCostInUSD
 	rExchangeRate
 	rBillingPeriodStart
+	rBillingPeriodEnd
+	rChargePeriodEnd
 	rBillingAccountID
 	rBillingProfileID
 	rInvoiceSectionID
@@ -73,6 +75,9 @@ type spec struct {
 	markers []string
 	names   [numRoles][]string
 	key     []role
+	// exclusiveEnds is true when the source's period ends are exclusive
+	// (FOCUS); legacy files write the last day of the period (inclusive).
+	exclusiveEnds bool
 }
 
 // legacyNames are the names EA, MCA and PAYG files share; each schema
@@ -83,6 +88,7 @@ var legacyNames = [numRoles][]string{
 	rCostInUSD:          {"costinusd"},
 	rExchangeRate:       {"exchangeratepricingtobilling"},
 	rBillingPeriodStart: {"billingperiodstartdate"},
+	rBillingPeriodEnd:   {"billingperiodenddate"},
 	rBillingAccountID:   {"billingaccountid"},
 	rBillingProfileID:   {"billingprofileid"},
 	rInvoiceSectionID:   {"invoicesectionid"},
@@ -166,6 +172,8 @@ var focusSpec = &spec{
 		rCostInUSD:          {"x_billedcostinusd"},
 		rExchangeRate:       {"x_billingexchangerate"},
 		rBillingPeriodStart: {"billingperiodstart"},
+		rBillingPeriodEnd:   {"billingperiodend"},
+		rChargePeriodEnd:    {"chargeperiodend"},
 		rBillingAccountID:   {"billingaccountid"},
 		rBillingProfileID:   {"x_billingprofileid"},
 		rInvoiceSectionID:   {"x_invoicesectionid"},
@@ -198,7 +206,8 @@ var focusSpec = &spec{
 		rTags:               {"tags"},
 		rAdditionalInfo:     {"x_skudetails"},
 	},
-	key: focusKey,
+	key:           focusKey,
+	exclusiveEnds: true,
 }
 
 // specs are tried in order; the first whose requirements the header meets

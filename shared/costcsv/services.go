@@ -25,7 +25,7 @@ var conflict = service{}
 
 // LoadServices reads a Services.csv. Names are matched case-insensitively.
 func LoadServices(r io.Reader) (*Services, error) {
-	cr := csv.NewReader(stripBOM(r))
+	cr := csv.NewReader(skipBOM(r))
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
 	if err != nil {

@@ -1,7 +1,6 @@
 package costcsv
 
 import (
-	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
@@ -41,7 +40,7 @@ func NewUsageReader(r io.Reader, o *Options) (*UsageReader, error) {
 	if o == nil {
 		o = &Options{}
 	}
-	cr := csv.NewReader(stripBOM(r))
+	cr := csv.NewReader(skipBOM(r))
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
 	if err != nil {
@@ -153,7 +152,7 @@ func (u *UsageReader) record(line int, fields []string) (*Record, *LineError) {
 
 	// instanceData: {"Microsoft.Resources": {resourceUri, location, tags,
 	// additionalInfo}}, a JSON string; legacy records carry infoFields.
-	rec.Tags, rec.AdditionalInfo = map[string]string{}, map[string]any{}
+	tags, addl := map[string]string{}, map[string]any{}
 	if s := get("instancedata"); s != "" {
 		inst, err := parseObject(s)
 		if err != nil {
@@ -167,17 +166,17 @@ func (u *UsageReader) record(line int, fields []string) (*Record, *LineError) {
 		rec.ResourceID = strings.ToLower(uri)
 		loc, _ := res["location"].(string)
 		rec.RegionID = regionID(loc)
-		if tags, ok := res["tags"].(map[string]any); ok {
-			for k, v := range tags {
+		if t, ok := res["tags"].(map[string]any); ok {
+			for k, v := range t {
 				if s, ok := v.(string); ok {
-					rec.Tags[k] = s
+					tags[k] = s
 				} else {
-					rec.Tags[k] = string(appendCanonical(nil, v))
+					tags[k] = string(appendCanonical(nil, v))
 				}
 			}
 		}
 		if info, ok := res["additionalInfo"].(map[string]any); ok {
-			rec.AdditionalInfo = info
+			addl = info
 		}
 	}
 	info, err := parseObject(get("infofields"))
@@ -197,14 +196,20 @@ func (u *UsageReader) record(line int, fields []string) (*Record, *LineError) {
 		rec.ResourceName = rec.ResourceID[i+1:]
 	}
 
-	rec.Raw = make(map[string]string, len(fields))
-	var content []byte
-	for i, h := range u.header {
-		rec.Raw[h] = fields[i]
-		content = appendField(content, fields[i])
+	rec.Tags = NewTags(tags)
+	if rec.AdditionalInfo, err = NewObject(addl); err != nil {
+		return nil, bad("instancedata", "additionalInfo: %v", err)
 	}
-	sum := sha256.Sum256(content)
-	rec.ContentHash = hex.EncodeToString(sum[:16])
+	if !end.IsZero() {
+		rec.ChargePeriodEnd = end.UTC()
+	}
+	rec.Raw = NewRaw(u.header, fields)
+	var content []byte
+	for _, f := range fields {
+		content = appendField(content, f)
+	}
+	contentSum := keySum(content)
+	rec.ContentHash = hex.EncodeToString(contentSum[:])
 
 	key := appendField(nil, string(SchemaUsageAggregates))
 	var tb [40]byte
@@ -219,15 +224,14 @@ func (u *UsageReader) record(line int, fields []string) (*Record, *LineError) {
 	key = appendField(key, rec.ResourceID)
 	key = appendField(key, rec.RegionID)
 	key = appendLowerField(key, rec.UnitOfMeasure)
-	key = appendField(key, appendCanonical(nil, rec.Tags))
-	key = appendField(key, appendCanonical(nil, rec.AdditionalInfo))
+	key = appendField(key, rec.Tags.String())
+	key = appendField(key, rec.AdditionalInfo.String())
 	key = appendField(key, appendCanonical(nil, info))
-	keySum := sha256.Sum256(key)
-	var short [16]byte
-	copy(short[:], keySum[:16])
-	occ := u.seen[short] + 1
-	u.seen[short] = occ
+	sum := keySum(key)
+	occ := u.seen[sum] + 1
+	u.seen[sum] = occ
 	rec.Occurrence = int(occ)
-	rec.ID = idOf(&keySum, occ, u.part)
+	id := idSum(&sum, occ, u.part)
+	rec.ID = hex.EncodeToString(id[:])
 	return rec, nil
 }

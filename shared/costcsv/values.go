@@ -1,10 +1,16 @@
 package costcsv
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
+	"math/bits"
 	"strings"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/shopspring/decimal"
 )
@@ -16,7 +22,9 @@ func isNull(s string) bool {
 
 // clean trims a source value and maps "NULL" to "".
 func clean(s string) string {
-	s = strings.TrimSpace(s)
+	if n := len(s); n > 0 && (s[0] <= ' ' || s[0] >= utf8.RuneSelf || s[n-1] <= ' ' || s[n-1] >= utf8.RuneSelf) {
+		s = strings.TrimSpace(s)
+	}
 	if isNull(s) {
 		return ""
 	}
@@ -146,7 +154,7 @@ const (
 // parseAmount reads an exact decimal: plain or exponent form ("1.5E-05"),
 // negative, up to the bounds above.
 func parseAmount(s string) (decimal.Decimal, error) {
-	if d, ok := smallAmount(s); ok {
+	if d, ok := fastAmount(s); ok {
 		return d, nil
 	}
 	if len(s) > maxAmountLen {
@@ -169,37 +177,92 @@ func parseAmount(s string) (decimal.Decimal, error) {
 	return d, nil
 }
 
-// smallAmount is parseAmount's fast path for the common plain form
-// -?d+(.d+)? with at most 18 digits, which fit an int64 coefficient.
-func smallAmount(s string) (decimal.Decimal, bool) {
+// zeroAmount is "0" as decimal.NewFromString reads it.
+var zeroAmount = decimal.New(0, 0)
+
+// fastAmount is parseAmount's fast path for -?d+(.d+)?([eE][+-]?d+)? with at
+// most 36 significant digits (28-digit FOCUS amounts included) and an
+// exponent within bounds: it builds the same Decimal as decimal.NewFromString
+// (same coefficient and exponent) without going through text-to-big.Int.
+func fastAmount(s string) (decimal.Decimal, bool) {
 	i, neg := 0, false
 	if len(s) > 0 && s[0] == '-' {
 		i, neg = 1, true
 	}
-	var v int64
-	var exp int32
-	digits, dot := 0, -1
+	var hi, lo uint64 // the coefficient is hi*1e18 + lo
+	var exp int
+	sig, digits, dot := 0, 0, -1
 	for ; i < len(s); i++ {
-		switch c := s[i]; {
+		c := s[i]
+		switch {
 		case c >= '0' && c <= '9':
-			v = v*10 + int64(c-'0')
 			digits++
 			if dot >= 0 {
 				exp--
 			}
+			if sig == 0 && c == '0' {
+				continue // leading zeros are not significant
+			}
+			if sig++; sig > 36 {
+				return decimal.Decimal{}, false
+			}
+			if sig > 18 {
+				hi = hi*10 + lo/1e17
+				lo %= 1e17
+			}
+			lo = lo*10 + uint64(c-'0')
+			continue
 		case c == '.' && dot < 0 && digits > 0:
 			dot = i
-		default:
-			return decimal.Decimal{}, false
+			continue
 		}
+		break
 	}
-	if digits == 0 || digits > 18 || dot == len(s)-1 {
+	if digits == 0 || dot == i-1 {
 		return decimal.Decimal{}, false
 	}
-	if neg {
-		v = -v
+	if i < len(s) {
+		if s[i] != 'e' && s[i] != 'E' || len(s)-i < 2 {
+			return decimal.Decimal{}, false
+		}
+		j, eneg := i+1, false
+		switch s[j] {
+		case '-':
+			j, eneg = j+1, true
+		case '+':
+			j++
+		}
+		if j == len(s) || len(s)-j > 3 || !allDigits(s[j:]) {
+			return decimal.Decimal{}, false
+		}
+		e := atoi(s[j:])
+		if eneg {
+			e = -e
+		}
+		exp += e
 	}
-	return decimal.New(v, exp), true
+	if exp > maxAmountExponent || exp < -maxAmountExponent {
+		return decimal.Decimal{}, false
+	}
+	if hi == 0 && lo == 0 && exp == 0 {
+		return zeroAmount, true // shared: a Decimal is never modified
+	}
+	if hi == 0 && lo <= math.MaxInt64 {
+		v := int64(lo)
+		if neg {
+			v = -v
+		}
+		return decimal.New(v, int32(exp)), true
+	}
+	// hi*1e18 + lo in two words, as big.Int's little-endian Words.
+	h, l := bits.Mul64(hi, 1e18)
+	l, carry := bits.Add64(l, lo, 0)
+	h += carry
+	b := new(big.Int).SetBits([]big.Word{big.Word(l), big.Word(h)})
+	if neg {
+		b.Neg(b)
+	}
+	return decimal.NewFromBigInt(b, int32(exp)), true
 }
 
 // parseObject decodes a JSON object column (AdditionalInfo, x_SkuDetails).
@@ -207,11 +270,19 @@ func smallAmount(s string) (decimal.Decimal, bool) {
 // object it abbreviates. Empty and NULL give an empty map. Numbers stay
 // json.Number so no digit is lost.
 func parseObject(s string) (map[string]any, error) {
+	var p jsonParser
+	return p.parseObject(s, false)
+}
+
+// parseObject is parseObject with a reusable parser; with canon it leaves
+// the canonical text of the object in p.out.
+func (p *jsonParser) parseObject(s string, canon bool) (map[string]any, error) {
 	s, bare := objectText(s)
 	if s == "" {
+		p.out = append(p.out[:0], "{}"...)
 		return map[string]any{}, nil
 	}
-	m, _, err := decodeObject(s, bare, false)
+	m, _, err := p.decode(s, bare, false, canon, true)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON object: %w", err)
 	}
@@ -221,15 +292,38 @@ func parseObject(s string) (map[string]any, error) {
 // parseTags decodes a Tags column like parseObject, as strings: string
 // values as they are, null as "", anything else as its canonical JSON text.
 func parseTags(s string) (map[string]string, error) {
+	var p jsonParser
+	return p.parseTags(s, false)
+}
+
+// parseTags is parseTags with a reusable parser; with canon it leaves the
+// canonical text of the tags in p.out.
+func (p *jsonParser) parseTags(s string, canon bool) (map[string]string, error) {
 	s, bare := objectText(s)
 	if s == "" {
+		p.out = append(p.out[:0], "{}"...)
 		return map[string]string{}, nil
 	}
-	_, m, err := decodeObject(s, bare, true)
+	_, m, err := p.decode(s, bare, true, canon, true)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON object: %w", err)
 	}
 	return m, nil
+}
+
+// canonical checks a JSON object column (a Tags column when tags is true,
+// as parseTags reads it) and leaves its canonical text in p.out, without
+// building any value.
+func (p *jsonParser) canonical(s string, tags bool) error {
+	s, bare := objectText(s)
+	if s == "" {
+		p.out = append(p.out[:0], "{}"...)
+		return nil
+	}
+	if _, _, err := p.decode(s, bare, tags, true, false); err != nil {
+		return fmt.Errorf("invalid JSON object: %w", err)
+	}
+	return nil
 }
 
 // objectText trims a JSON object column and maps NULL to ""; bare reports a
@@ -245,7 +339,7 @@ func objectText(s string) (text string, bare bool) {
 // subAccount normalises a subscription id: lower-case, a FOCUS
 // "/subscriptions/<guid>" reduced to the GUID, the all-zero GUID to "".
 func subAccount(s string) string {
-	s = strings.ToLower(s)
+	s = toLower(s)
 	if rest, ok := strings.CutPrefix(s, "/subscriptions/"); ok {
 		s, _, _ = strings.Cut(rest, "/")
 	}
@@ -253,6 +347,85 @@ func subAccount(s string) string {
 		return ""
 	}
 	return s
+}
+
+// toLower is strings.ToLower, eight bytes at a time and with one allocation
+// for the ASCII text cost files hold ("/subscriptions/.../resourceGroups/...").
+func toLower(s string) string {
+	first := -1 // the first word or byte with an upper-case letter
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := load64(s[i:])
+		if w&hiBits != 0 {
+			return strings.ToLower(s) // not ASCII
+		}
+		if first < 0 && upperBits(w) != 0 {
+			first = i
+		}
+	}
+	for j := i; j < len(s); j++ {
+		c := s[j]
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(s)
+		}
+		if first < 0 && 'A' <= c && c <= 'Z' {
+			first = j
+		}
+	}
+	if first < 0 {
+		return s
+	}
+	b := []byte(s)
+	for i = first; i+8 <= len(b); i += 8 {
+		w := load64(s[i:])
+		binary.LittleEndian.PutUint64(b[i:], w|upperBits(w)>>2) // 'A'|0x20 == 'a'
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
+}
+
+const (
+	loBits = 0x0101010101010101
+	hiBits = 0x8080808080808080
+)
+
+// load64 reads the first eight bytes of s, little-endian.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// upperBits has the high bit set in each byte of w (all ASCII) that is an
+// upper-case letter. Adding 0x80-'A' sets a byte's high bit when it is >=
+// 'A', adding 0x80-'Z'-1 when it is > 'Z'; ASCII bytes never carry.
+func upperBits(w uint64) uint64 {
+	return (w + (0x80-'A')*loBits) &^ (w + (0x80-'Z'-1)*loBits) & hiBits
+}
+
+// equalFoldASCII reports whether a and b are equal when ASCII letters are
+// compared without case (other bytes must be equal).
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // resourceGroupOf returns the lower-cased resource group of a lower-cased ARM id.
@@ -304,7 +477,7 @@ func resourceTypeOf(id string) string {
 // regionID is a location lower-cased with spaces removed ("US East" ->
 // "useast", "EastUS2" -> "eastus2").
 func regionID(s string) string {
-	s = strings.ToLower(s)
+	s = toLower(s)
 	if strings.IndexByte(s, ' ') >= 0 {
 		s = strings.ReplaceAll(s, " ", "")
 	}
@@ -312,19 +485,25 @@ func regionID(s string) string {
 }
 
 // chargeCategory maps an EA/MCA ChargeType to FOCUS ChargeCategory and
-// ChargeClass, following the finops-toolkit FOCUS mapping.
+// ChargeClass as the finops-toolkit's conversion guide does (focus/convert):
+// Usage, Purchase, Credit and Tax stay; UnusedReservation and
+// UnusedSavingsPlan are Usage; Refund is a Purchase of class Correction; any
+// other charge type is an Adjustment (RoundingAdjustment, ...). An empty
+// ChargeType says nothing: both are empty.
 func chargeCategory(chargeType string) (category, class string) {
-	switch strings.ToLower(chargeType) {
-	case "usage", "unusedreservation", "unusedsavingsplan":
+	switch {
+	case chargeType == "":
+		return "", ""
+	case equalFoldASCII(chargeType, "usage"), equalFoldASCII(chargeType, "unusedreservation"), equalFoldASCII(chargeType, "unusedsavingsplan"):
 		return "Usage", ""
-	case "purchase":
+	case equalFoldASCII(chargeType, "purchase"):
 		return "Purchase", ""
-	case "refund":
+	case equalFoldASCII(chargeType, "refund"):
 		return "Purchase", "Correction"
-	case "roundingadjustment":
-		return "Adjustment", ""
-	case "tax":
+	case equalFoldASCII(chargeType, "credit"):
+		return "Credit", ""
+	case equalFoldASCII(chargeType, "tax"):
 		return "Tax", ""
 	}
-	return "", ""
+	return "Adjustment", ""
 }

@@ -24,12 +24,13 @@ func benchDocs(n int, tag string, gen int64) []store.Cost {
 			EffectiveCost:   decimal.New(int64(i)*1234567, -7),
 			Quantity:        decimal.NewFromInt(1),
 			ResourceID:      "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm",
-			Tags:            map[string]string{"env": "prod", "owner": "team-a"},
-			Raw:             make(map[string]string, 60),
+			Tags:            costcsv.NewTags(map[string]string{"env": "prod", "owner": "team-a"}),
 		}
+		names, values := make([]string, 60), make([]string, 60)
 		for c := range 60 { // a Cost Details line has about 60 columns
-			rec.Raw[fmt.Sprintf("Column%02d", c)] = fmt.Sprintf("value-%d-%d", i, c)
+			names[c], values[c] = fmt.Sprintf("Column%02d", c), fmt.Sprintf("value-%d-%d", i, c)
 		}
+		rec.Raw = costcsv.NewRaw(names, values)
 		out[i] = store.NewCost(rec, "/subscriptions/s", "ActualCost", "w", gen, "part.csv")
 	}
 	return out

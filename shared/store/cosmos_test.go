@@ -196,7 +196,7 @@ func fixtureCosts(n int, gen int64) []store.Cost {
 			Date:            fmt.Sprintf("2026-09-%02d", i%3+1),
 			BillingCurrency: "EUR",
 			BilledCost:      decimal.NewFromInt(int64(i)),
-			Raw:             map[string]string{"Cost": fmt.Sprint(i)},
+			Raw:             costcsv.NewRaw([]string{"Cost"}, []string{fmt.Sprint(i)}),
 		}
 		out[i] = store.NewCost(rec, "/subscriptions/s", "ActualCost", "w", gen, "f.csv")
 	}

@@ -105,9 +105,9 @@ func NewCost(rec *costcsv.Record, scope, metric, windowID string, generation int
 		QuantityExact:    rec.Quantity.String(),
 		UnitOfMeasure:    rec.UnitOfMeasure,
 		BenefitID:        rec.BenefitID,
-		Tags:             rec.Tags,
-		AdditionalInfo:   rec.AdditionalInfo,
-		Raw:              rec.Raw,
+		Tags:             rec.Tags.Map(),
+		AdditionalInfo:   rec.AdditionalInfo.Map(),
+		Raw:              rec.Raw.Map(),
 	}
 }
 

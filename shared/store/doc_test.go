@@ -52,9 +52,9 @@ func TestDocumentShapes(t *testing.T) {
 		MeterCategory:         "Virtual Machines",
 		Quantity:              decimal.RequireFromString("24.000000"),
 		UnitOfMeasure:         "1 Hour",
-		Tags:                  map[string]string{"env": "prod"},
-		AdditionalInfo:        map[string]any{"VCPUs": float64(2)},
-		Raw:                   map[string]string{"CostInBillingCurrency": "11.2233445566778899001122334", "Date": "03/01/2026"},
+		Tags:                  costcsv.NewTags(map[string]string{"env": "prod"}),
+		AdditionalInfo:        costcsv.MustObject(map[string]any{"VCPUs": float64(2)}),
+		Raw:                   costcsv.NewRaw([]string{"CostInBillingCurrency", "Date"}, []string{"11.2233445566778899001122334", "03/01/2026"}),
 	}
 	wid := store.WindowID("/subscriptions/0B1F6471-1BF0-4DDA-AEC3-111122223333", "ActualCost", "2026-03-01", "2026-03-31")
 	at := time.Date(2026, 3, 2, 4, 5, 6, 0, time.UTC)

@@ -91,9 +91,9 @@ func costs(scope string, gen int64, lines ...line) []store.Cost {
 			EffectiveCost:   decimal.RequireFromString(l.cost),
 			Quantity:        decimal.NewFromInt(1),
 			ResourceID:      "/subscriptions/x/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm" + l.id,
-			Tags:            map[string]string{"env": "prod", "cost-center": "42"},
-			AdditionalInfo:  map[string]any{"UsageType": "ComputeHR", "VCPUs": float64(2)},
-			Raw:             map[string]string{"CostInBillingCurrency": l.cost, "Date": l.date, "Tags": `{"env":"prod"}`},
+			Tags:            costcsv.NewTags(map[string]string{"env": "prod", "cost-center": "42"}),
+			AdditionalInfo:  costcsv.MustObject(map[string]any{"UsageType": "ComputeHR", "VCPUs": float64(2)}),
+			Raw:             costcsv.NewRaw([]string{"CostInBillingCurrency", "Date", "Tags"}, []string{l.cost, l.date, `{"env":"prod"}`}),
 		}
 		out[i] = store.NewCost(rec, scope, metric, windowA, gen, fmt.Sprintf("part-%d.csv", gen))
 	}
