@@ -31,6 +31,7 @@ test: deps build chromium
 	$(GO) test -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime 30s ./shared/costcsv/
 	$(GO) test -run '^$$' -fuzz '^FuzzCSVScanner$$' -fuzztime 10s ./shared/costcsv/
+	$(GO) test -run '^$$' -fuzz '^FuzzUsageReader$$' -fuzztime 10s ./shared/costcsv/
 	$(GO) test -run '^$$' -fuzz '^FuzzString$$' -fuzztime 10s ./shared/invocation/
 
 # The coverage page test renders the page in headless Chromium: Debian's
