@@ -5,9 +5,9 @@
 GO      ?= go
 NPM_DIR := tools/npm
 STAMP   := $(NPM_DIR)/node_modules/.installed
-CMDS    := handler devhost costsim localrun chaos costsync
+CMDS    := handler devhost costsim localrun chaos costsync reconcile
 
-.PHONY: all deps build run test unit bench chaos package clean chromium
+.PHONY: all deps build run test unit bench chaos reconcile package clean chromium
 
 all: build
 
@@ -31,6 +31,7 @@ test: deps build chromium
 	$(GO) test -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime 30s ./shared/costcsv/
 	$(GO) test -run '^$$' -fuzz '^FuzzCSVScanner$$' -fuzztime 10s ./shared/costcsv/
+	$(GO) test -run '^$$' -fuzz '^FuzzUsageReader$$' -fuzztime 10s ./shared/costcsv/
 	$(GO) test -run '^$$' -fuzz '^FuzzString$$' -fuzztime 10s ./shared/invocation/
 
 # The coverage page test renders the page in headless Chromium: Debian's
@@ -49,6 +50,12 @@ unit:
 # scenario NAME: windows=W docs=D expected=E totals=exact
 chaos: deps build
 	./bin/chaos
+
+# One simulated month of one scope through every source (Cost Details,
+# exports, usage details, usage aggregates, Query), one line each:
+# source NAME: days=N totals=exact
+reconcile: deps build
+	./bin/reconcile
 
 # Benchmarks: each package with benchmarks adds itself to BENCH_PKGS.
 # costcsv: throughput and peak memory on a generated 1 GiB EA file, next to a

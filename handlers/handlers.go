@@ -69,6 +69,11 @@ type Deps struct {
 	Log      *slog.Logger
 	// Now is the clock; nil means Config.Now.
 	Now func() time.Time
+
+	// Sources are the clients of the Query, usage details and usage
+	// aggregates sources (sources.go); nil refuses their windows and lets a
+	// Cost Details 422 fail the window.
+	Sources *Sources
 }
 
 // Server serves the functions.
@@ -98,6 +103,7 @@ func New(d Deps) *Server {
 	s.mux.Handle("POST /RecordPoison", s.adapt("RecordPoison", s.recordPoison(queue.Windows)))
 	s.mux.Handle("POST /RecordPartPoison", s.adapt("RecordPartPoison", s.recordPoison(queue.Parts)))
 	s.mux.Handle("POST /RecordBlobPoison", s.adapt("RecordBlobPoison", s.recordBlobPoison))
+	s.mux.Handle("POST /IngestExport", s.adapt("IngestExport", s.ingestExport))
 	return s
 }
 

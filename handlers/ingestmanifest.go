@@ -34,6 +34,9 @@ func (s *Server) ingestManifest(ctx context.Context, c *call) (*outcome, error) 
 	if err != nil {
 		return nil, permanent(fmt.Errorf("manifest %s: %w", b.Name, err))
 	}
+	if m.Source == landing.SourceQuery {
+		return s.ingestQuery(ctx, c, m) // ingestsources.go
+	}
 	w := m.Window
 	c.log = c.log.With("scope", w.Scope, "window", w.From+".."+w.To, "metric", w.Metric, "generation", m.Generation)
 	wd, err := s.loadWindow(ctx, w)
@@ -112,7 +115,7 @@ func (s *Server) ingestPart(ctx context.Context, m *landing.Manifest, i int, p l
 		return stats, 0, err
 	}
 	defer rc.Close()
-	rd, err := costcsv.NewReader(rc, &costcsv.Options{File: p.Blob, Part: i, Services: s.d.Services})
+	rd, err := s.partReader(ctx, m, p, rc, &costcsv.Options{File: p.Blob, Part: i, Services: s.d.Services}) // ingestsources.go
 	if err != nil {
 		var he *costcsv.HeaderError
 		if errors.As(err, &he) {

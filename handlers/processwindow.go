@@ -75,6 +75,9 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 	if err != nil {
 		return nil, permanent(err)
 	}
+	if peekSource(q.Message) != "" {
+		return s.processSource(ctx, c, q) // sources.go
+	}
 	var m windowMessage
 	if err := invocation.DecodeJSON([]byte(q.Message), &m); err != nil {
 		return nil, permanent(fmt.Errorf("window message: %w", err))
@@ -111,6 +114,9 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 		m.Polls++
 	}
 	rep, err := s.callCost(ctx, scope, m)
+	if costapi.IsUnsupportedOffer(err) {
+		return s.useUsageDetails(ctx, c, wd, m, err) // sources.go
+	}
 	if err != nil {
 		unsent := m.Step == stepRequest
 		if unsent {

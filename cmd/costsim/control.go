@@ -27,6 +27,8 @@ func (s *sim) serveSim(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.faults.settings())
 	case r.URL.Path == "/_sim/faults" && r.Method == http.MethodPost:
 		s.serveSetFaults(w, r)
+	case r.URL.Path == "/_sim/storage" && r.Method == http.MethodPost:
+		s.serveSetStorage(w, r)
 	case r.URL.Path == "/_sim/restate" && r.Method == http.MethodPost:
 		s.serveRestate(w, r)
 	case r.URL.Path == "/_sim/clock":
@@ -91,6 +93,7 @@ func (s *sim) serveTruth(w http.ResponseWriter, r *http.Request) {
 		simError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	s.usageTruth(sc, days)
 	resp := truthResponse{Scope: sc.path, Metric: metric, Currency: s.gen.population(sc).currency, Days: days}
 	total := decimal.Zero
 	for _, d := range days {

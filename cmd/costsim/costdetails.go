@@ -149,6 +149,10 @@ func (s *sim) serveCreate(w http.ResponseWriter, r *http.Request, rawScope strin
 	if s.quota.enforce(s, w, "scope|"+sc.key) {
 		return
 	}
+	if sc.payg {
+		writeARMError(w, http.StatusUnprocessableEntity, "422", unsupportedOfferMessage)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		writeARMError(w, http.StatusBadRequest, "400", "Invalid request payload: could not read the request body.")

@@ -85,7 +85,7 @@ func TestCreateValidation(t *testing.T) {
 		{"invoice at MCA account", "POST", createPath(mcaAccount), `{"invoiceId":"G123"}`, arm, 400, "400", "Billing Profile or Customer"},
 		{"GET on create", "GET", createPath(subScope), "", arm, 405, "HttpMethodNotAllowed", ""},
 		{"unknown operation", "GET", "/" + subScope + "/providers/Microsoft.CostManagement/costDetailsOperationResults/00000000-0000-4000-8000-000000000000?api-version=2024-08-01", "", arm, 404, "NotFound", ""},
-		{"unknown path", "GET", "/subscriptions/x/providers/Microsoft.CostManagement/query?api-version=2024-08-01", "", arm, 404, "NotFound", ""},
+		{"unknown path", "GET", "/subscriptions/x/providers/Microsoft.CostManagement/forecast?api-version=2024-08-01", "", arm, 404, "NotFound", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -234,6 +234,10 @@ func (s *sim) injectFault(rec *recorder, r *http.Request, kind string) bool {
 				"The server is busy.", "")
 			return true
 		}
+		if t := sourceThrottle(kind); t != nil {
+			t(s, rec)
+			return true
+		}
 		s.throttle(rec, s.cfg.retryAfter, `Request is throttled. Retry after waiting for the time specified in the "retry-after" header.`)
 		return true
 	case "timeout":

@@ -167,9 +167,12 @@ func (g *generator) buildPopulation(sc scope) *population {
 	default:
 		p.schema = eaBillingSchema
 	}
-	if p.mca {
+	switch {
+	case p.mca:
 		g.buildMCA(p, r)
-	} else {
+	case sc.payg:
+		g.buildPAYG(p)
+	default:
 		g.buildEA(p, r)
 	}
 	for _, sub := range p.subs {

@@ -14,10 +14,17 @@
 //	POST /{scope}/providers/Microsoft.CostManagement/generateCostDetailsReport?api-version=V
 //	GET  /{scope}/providers/Microsoft.CostManagement/costDetailsOperationResults/{id}?api-version=V
 //	GET  /armreports/{id}/part_{n}.csv?sv=…&sr=b&sp=r&se=…&sig=…          report blobs (SAS, no bearer)
+//	POST /{scope}/providers/Microsoft.CostManagement/query?api-version=V[&$top=N][&$skiptoken=T]   Query API (query.go)
+//	GET  /{scope}/providers/Microsoft.Consumption/usageDetails?api-version=V&metric=M&$filter=…    usage details (consumption.go)
+//	GET  /subscriptions/{id}/providers/Microsoft.Commerce/UsageAggregates?api-version=2015-06-01-preview&reportedStartTime=…
+//	                                                                       usage aggregates (commerce.go)
+//	PUT  /{scope}/providers/Microsoft.CostManagement/exports/{name}, POST …/exports/{name}/run,
+//	GET  …/exports/{name}/runHistory                                       native exports (exports.go)
 //	GET  /_sim/truth?scope=S&metric=M&from=D&to=D                          ground truth per day
 //	GET  /_sim/stats, DELETE /_sim/stats                                   counters / reset them
 //	GET  /_sim/faults, POST /_sim/faults                                   fault settings
 //	POST /_sim/restate                                                     bump a revision (restatement)
+//	POST /_sim/storage                                                     register an export destination account
 //	GET  /_sim/clock, POST /_sim/clock                                     the simulated clock (-clock)
 //
 // # What is faithful
@@ -85,9 +92,13 @@
 //     (see quota.go for which ones and how); -quota-scale divides their periods
 //     so that local runs can scale time down. With -clock, time is simulated:
 //     it starts at the given instant and moves only by POST /_sim/clock.
-//   - Query, Consumption, Commerce and Exports APIs are not simulated; the 422
-//     for pay-as-you-go offers comes only from scopeErrors; there is no 413
-//     for oversized reports.
+//   - The Query API, Consumption usage details, Commerce usage aggregates and
+//     native exports serve the same lines as Cost Details (sources.go and the
+//     files it names say what each simplifies: Query sums are exact decimals,
+//     where the service rounds; export runs are synchronous). Subscriptions
+//     whose fourth group is "9a96" are pay-as-you-go: Cost Details answers
+//     them 422 (offer type WebDirect), as it answers the scopes of the
+//     scopeErrors fault. There is no 413 for oversized reports.
 //   - Reports and operations live in memory and are dropped 2 × -link-ttl after
 //     they complete (or after they are created, if never polled to the end).
 //     Generation costs roughly 30 µs of CPU per line.
@@ -140,6 +151,7 @@ type config struct {
 	enforceQuota   bool
 	quotaScale     int
 	clock          time.Time // zero: the real clock
+	pageRows       int       // rows per page of the Query, Consumption and Commerce APIs
 }
 
 // parseFlags parses the command line into a config.
@@ -161,6 +173,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.polls, "polls", 2, "polls answered 202 before a report is ready")
 	fs.DurationVar(&c.linkTTL, "link-ttl", time.Hour, "lifetime of report blob links")
 	fs.StringVar(&faults, "faults", "", `fault settings as JSON, e.g. '{"throttleRate":0.3}'`)
+	fs.IntVar(&c.pageRows, "page-rows", 1000, "rows per page of the Query, usage details and usage aggregates APIs (a request's $top wins)")
 	fs.BoolVar(&c.enforceQuota, "enforce-quota", false, "enforce the documented Cost Details rate limits (per scope, tenant, billing account, client, operation)")
 	fs.IntVar(&c.quotaScale, "quota-scale", 1, "divide the rate limits' periods by this (60: a minute lasts a second)")
 	var clock string
@@ -187,8 +200,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 		c.today = t
 	}
-	if c.rowsPerDay < 0 || c.blobRows < 0 || c.retryAfter < 0 || c.polls < 0 {
-		errs = append(errs, errors.New("-rows-per-day, -blob-rows, -retry-after and -polls must not be negative"))
+	if c.rowsPerDay < 0 || c.blobRows < 0 || c.retryAfter < 0 || c.polls < 0 || c.pageRows < 0 {
+		errs = append(errs, errors.New("-rows-per-day, -blob-rows, -retry-after, -polls and -page-rows must not be negative"))
 	}
 	if c.quotaScale < 1 {
 		errs = append(errs, errors.New("-quota-scale must be at least 1"))

@@ -384,6 +384,11 @@ type dayTruth struct {
 	Currency   string `json:"currency"`
 	Rows       int    `json:"rows"`
 	BilledCost string `json:"billedCost"`
+	// UsageRows and UsageQuantity are the day's metered usage as Commerce
+	// UsageAggregates reports it (daily, with details): the Usage lines of
+	// the ActualCost truth and the exact sum of their quantities.
+	UsageRows     int    `json:"usageRows"`
+	UsageQuantity string `json:"usageQuantity"`
 }
 
 // truth computes the rows and exact billed cost (the sum of the schema's

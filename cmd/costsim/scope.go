@@ -28,6 +28,7 @@ type scope struct {
 	key  string
 	kind scopeKind
 	mca  bool
+	payg bool // a pay-as-you-go (WebDirect) subscription: no Cost Details
 
 	subscription      string // lower case
 	billingAccount    string
@@ -80,6 +81,7 @@ func parseScope(p string) (scope, error) {
 	if m := reSubscription.FindStringSubmatch(k); m != nil {
 		s.kind, s.subscription = scopeSubscription, m[1]
 		s.mca = isMCASubscription(m[1])
+		s.payg = isPAYGSubscription(m[1])
 		return s, nil
 	}
 	if strings.HasPrefix(k, "subscriptions/") {

@@ -22,6 +22,10 @@ type sim struct {
 	faults *faultState
 	quota  *quota
 	clock  *simClock // nil: the real clock
+	qpu    *qpuMeter
+
+	exports     *exportState
+	exportsOnce sync.Once
 
 	mu   sync.Mutex
 	ops  map[string]*operation
@@ -33,6 +37,9 @@ func newSim(cfg config, logger *slog.Logger) (*sim, error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, fmt.Errorf("make secret: %w", err)
+	}
+	if cfg.pageRows <= 0 {
+		cfg.pageRows = 1000
 	}
 	if cfg.linkTTL <= 0 {
 		cfg.linkTTL = time.Hour
@@ -52,6 +59,7 @@ func newSim(cfg config, logger *slog.Logger) (*sim, error) {
 		stats:  newStats(),
 		faults: newFaultState(cfg.seed, cfg.faults),
 		quota:  newQuota(),
+		qpu:    &qpuMeter{},
 		ops:    map[string]*operation{},
 		revs:   revisions{days: map[string]int{}, all: map[string]int{}},
 	}
@@ -103,7 +111,7 @@ func (s *sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.stats.add(func(st *stats) { st.ClientTypes[ct]++ })
 		}
 	}
-	if kind == kindCreate || kind == kindPoll || kind == kindDownload {
+	if kind == kindCreate || kind == kindPoll || kind == kindDownload || sourceKinds[kind] {
 		if s.injectFault(rec, r, kind) {
 			return
 		}
@@ -122,6 +130,9 @@ func (s *sim) route(r *http.Request) (string, http.HandlerFunc) {
 		return kindSim, s.serveSim
 	case strings.HasPrefix(lower, "/armreports/"):
 		return kindDownload, s.serveDownload
+	}
+	if kind, h, ok := s.routeSources(p); ok {
+		return kind, h
 	}
 	const cm = "/providers/microsoft.costmanagement/"
 	i := strings.LastIndex(lower, cm)

@@ -104,5 +104,7 @@ func deps(cfg *config.Config, cred azcore.TokenCredential, log *slog.Logger) (*h
 	if err != nil {
 		return nil, err
 	}
-	return &handlers.Deps{Config: cfg, Cost: cost, Landing: landing.New(blobs), Store: db, Queue: q, Log: log}, nil
+	land := landing.New(blobs)
+	return &handlers.Deps{Config: cfg, Cost: cost, Landing: land, Store: db, Queue: q, Log: log,
+		Sources: &handlers.Sources{API: cost, Landing: land, Store: db}}, nil
 }

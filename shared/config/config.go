@@ -71,6 +71,11 @@ type Config struct {
 	StaleAfter time.Duration
 	// Rates are the Cost Details quotas the rate governor keeps.
 	Rates RateLimits
+
+	// LegacyExports names the native exports of the older partitioned
+	// format (_manifest.json, 2021-01-01), whose manifest does not say the
+	// scope and dataset, by lower-cased export name.
+	LegacyExports map[string]LegacyExport
 }
 
 // RateLimits are the Cost Details quotas (reference/cost-apis.md §1.7) the
@@ -128,6 +133,7 @@ const (
 	KeyRateBillingAccount = "COSTSYNC_RATE_BILLING_ACCOUNT"
 	KeyRateClient         = "COSTSYNC_RATE_CLIENT"
 	KeyRateSlack          = "COSTSYNC_RATE_SLACK"
+	KeyLegacyExports      = "COSTSYNC_LEGACY_EXPORTS"
 )
 
 // Load reads the configuration. getenv is os.Getenv in production.
@@ -249,6 +255,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.Today = t
 	}
 	loadOrchestration(c, get, bad)
+	loadLegacyExports(c, get, bad)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}

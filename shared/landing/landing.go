@@ -36,19 +36,26 @@ const ManifestVersion = 1
 // generation that wrote it and its parts, in order.
 type Manifest struct {
 	Version    int           `json:"version"`
-	Source     string        `json:"source"` // "cost-details"
+	Source     string        `json:"source"` // one of the Source* names; "cost-details" when empty
 	Window     window.Window `json:"window"`
 	Generation int64         `json:"generation"`
 	Parts      []Part        `json:"parts"`
 	LandedAt   time.Time     `json:"landedAt"`
 	// Trace carries the W3C traceparent of the window, when there is one.
 	Trace string `json:"trace,omitempty"`
+	// Query describes the pages of a Query API source (Source "query").
+	Query *QueryInfo `json:"query,omitempty"`
 }
 
 // Part is one report blob in our storage.
 type Part struct {
-	Blob  string `json:"blob"` // name inside ReportsContainer
+	Blob  string `json:"blob"` // name inside ReportsContainer (or Container)
 	Bytes int64  `json:"bytes"`
+	// Container, when set, holds the blob instead of ReportsContainer: the
+	// parts of a native export are read where Cost Management wrote them.
+	Container string `json:"container,omitempty"`
+	// Format is how the part is encoded (Format* names); empty is CSV.
+	Format string `json:"format,omitempty"`
 }
 
 // DecodeManifest reads a manifest strictly: unknown fields are an error, as
@@ -127,7 +134,11 @@ func (s *Store) PutManifest(ctx context.Context, m *Manifest) (string, error) {
 
 // OpenPart streams a landed part.
 func (s *Store) OpenPart(ctx context.Context, p Part) (io.ReadCloser, error) {
-	resp, err := s.blobs.DownloadStream(ctx, ReportsContainer, p.Blob, nil)
+	container := ReportsContainer
+	if p.Container != "" {
+		container = p.Container
+	}
+	resp, err := s.blobs.DownloadStream(ctx, container, p.Blob, nil)
 	if err != nil {
 		if bloberror.HasCode(err, bloberror.BlobNotFound) {
 			return nil, fmt.Errorf("open part %s: %w", p.Blob, ErrPartMissing)

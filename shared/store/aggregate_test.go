@@ -1,0 +1,17 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/costsync/costsync/shared/store"
+	"github.com/costsync/costsync/shared/store/storetest"
+)
+
+func TestMemorySources(t *testing.T) {
+	storetest.RunSources(t, func(t *testing.T) storetest.SourceStore { return store.NewMemory() })
+}
+
+func TestCosmosSources(t *testing.T) {
+	env := newCosmosEnv(t)
+	storetest.RunSources(t, func(t *testing.T) storetest.SourceStore { return newTestCosmos(t, env, nil) })
+}
