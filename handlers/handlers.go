@@ -69,6 +69,11 @@ type Deps struct {
 	Log      *slog.Logger
 	// Now is the clock; nil means Config.Now.
 	Now func() time.Time
+	// Wall is the clock that the service's own timestamps (a report's
+	// validTill) are compared with: the real time even when Config.Today
+	// moves the planning date; nil means time.Now. A simulated service
+	// clock (costsim -clock) needs the same simulated clock here.
+	Wall func() time.Time
 
 	// Sources are the clients of the Query, usage details and usage
 	// aggregates sources (sources.go); nil refuses their windows and lets a
@@ -86,6 +91,9 @@ type Server struct {
 func New(d Deps) *Server {
 	if d.Log == nil {
 		d.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if d.Wall == nil {
+		d.Wall = time.Now
 	}
 	if d.Now == nil {
 		d.Now = d.Config.Now

@@ -153,7 +153,7 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 	var bytes int64
 	for i, b := range rep.Blobs {
 		// validTill is the service's wall clock, not the planning date.
-		if now := time.Now(); rep.Expired(now, linkMargin) {
+		if now := s.d.Wall(); rep.Expired(now, linkMargin) {
 			return s.again(ctx, c, wd, m, fmt.Sprintf("report links valid till %s had expired before the copy of part %d", rep.ValidTill.UTC().Format(time.RFC3339), i))
 		}
 		part, err := s.landPart(ctx, m, i, b)

@@ -130,13 +130,13 @@ func TestBackfill20ScopesWithinQuota(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cost, err := costapi.New(freshToken{st}, &costapi.Options{Endpoint: st.CostsimURL, AllowedHosts: []string{strings.TrimPrefix(st.CostsimURL, "https://")},
+	cost, err := costapi.New(freshToken{st}, &costapi.Options{Endpoint: st.CostsimURL, AllowedHosts: []string{strings.TrimPrefix(st.CostsimURL, "https://")}, Now: host.Now,
 		ClientOptions: policy.ClientOptions{Transport: st.Transport()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mem := store.NewMemory()
-	host.Serve(handlers.New(handlers.Deps{Config: cfg, Cost: cost, Landing: host.Landing(t.TempDir()), Store: mem, Queue: host, Now: host.Now}))
+	host.Serve(handlers.New(handlers.Deps{Config: cfg, Cost: cost, Landing: host.Landing(t.TempDir()), Store: mem, Queue: host, Now: host.Now, Wall: host.Now}))
 
 	from := window.Oldest(start)
 	to := window.Day(start).AddDate(0, 0, -1)
