@@ -51,6 +51,8 @@ type Options struct {
 	StackDir string
 	// Stack, when set, is used instead of starting one (tests).
 	Stack *localstack.Stack
+	// Env holds extra settings for the handler, e.g. COSTSYNC_INGEST_BUDGET.
+	Env map[string]string
 }
 
 // Day is one scope's ingested day in one currency, next to the source.
@@ -75,13 +77,17 @@ type Summary struct {
 
 // Env returns the settings of a local run for the handler.
 func Env(o Options) map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"COSTSYNC_SCOPES":        strings.Join(o.Scopes, ";"),
 		"COSTSYNC_METRICS":       "ActualCost",
 		"COSTSYNC_TRAILING_DAYS": fmt.Sprint(o.Days),
 		// The daily timer; a local run fires it on demand.
 		"COSTSYNC_PLAN_SCHEDULE": "0 0 6 * * *",
 	}
+	for k, v := range o.Env {
+		env[k] = v
+	}
+	return env
 }
 
 // Pipeline is a running local stack with clients on it.
@@ -147,7 +153,7 @@ func (p *Pipeline) provision(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return q.Create(ctx, queue.Windows)
+	return q.Create(ctx, queue.Windows, queue.Parts)
 }
 
 // FirePlan runs the PlanWindows timer now, through devhost's admin API, as
