@@ -153,7 +153,7 @@ func (p *Pipeline) provision(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return q.Create(ctx, queue.Windows, queue.Parts)
+	return q.Create(ctx, queue.All()...)
 }
 
 // FirePlan runs the PlanWindows timer now, through devhost's admin API, as
