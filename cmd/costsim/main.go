@@ -18,6 +18,7 @@
 //	GET  /_sim/stats, DELETE /_sim/stats                                   counters / reset them
 //	GET  /_sim/faults, POST /_sim/faults                                   fault settings
 //	POST /_sim/restate                                                     bump a revision (restatement)
+//	GET  /_sim/report?scope=S&metric=M&from=D&to=D&part=N                  part N of the report as served now
 //
 // # What is faithful
 //

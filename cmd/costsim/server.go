@@ -25,6 +25,8 @@ type sim struct {
 	mu   sync.Mutex
 	ops  map[string]*operation
 	revs revisions
+
+	reports reportCache // GET /_sim/report
 }
 
 // newSim builds a simulator from cfg.
