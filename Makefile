@@ -41,8 +41,14 @@ unit:
 chaos: deps build
 	./bin/chaos
 
+# Packages with benchmarks; each area adds its own to the list.
+BENCH_PKGS := ./shared/costcsv/
+# The store's writer next to a naive one, through a 5 ms proxy in front of
+# the Cosmos emulator (it starts the emulator itself).
+BENCH_PKGS += ./shared/store/
+
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./shared/costcsv/
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
 
 # A zip-deployable folder: host.json, the function folders at the root, and
 # the linux/amd64 handler that host.json names.

@@ -18,12 +18,13 @@ import (
 
 // ingestManifest is the blob trigger on cost-manifests/{name}. It starts the
 // ingestion of the report's generation in the ledger (unless a newer report
-// owns the window), sends one cost-parts message for every part but the
-// first, so that the parts run in parallel on other instances, and ingests
-// the first part itself within the budget (see runPart). The window is
-// finished by whichever invocation records its last part. Running it again
-// (a retry, a second delivery) leaves the same state: parts resume from
-// their checkpoints and the ledger counts each part once.
+// owns the window) and sends one cost-parts message per part, so that the
+// parts run in parallel, each resuming from its checkpoint (see runPart);
+// the window is finished by whichever invocation records its last part. It
+// ingests nothing itself: the host retries a failed blob trigger only a few
+// times before it poisons the blob, while every continuation of a part is a
+// new message with its own retries. Running it again (a retry, a second
+// delivery) leaves the same state: the ledger counts each part once.
 func (s *Server) ingestManifest(ctx context.Context, c *call) (*outcome, error) {
 	deadline := time.Now().Add(s.d.Config.IngestBudget)
 	b, err := c.req.BlobTrigger("manifest", "name")
@@ -69,14 +70,13 @@ func (s *Server) ingestManifest(ctx context.Context, c *call) (*outcome, error) 
 		// No cost in the window: finishing sweeps what was there.
 		return s.finishWindow(ctx, c, w, gen, 0, deadline)
 	}
-	for i, p := range m.Parts[1:] {
-		msg := partMessage{Version: messageVersion, Step: stepPart, Window: w, Generation: gen, Part: i + 1, Blob: p.Blob}
+	for i, p := range m.Parts {
+		msg := partMessage{Version: messageVersion, Step: stepPart, Window: w, Generation: gen, Part: i, Blob: p.Blob}
 		if err := s.d.Queue.Send(ctx, queue.Parts, msg, 0); err != nil {
 			return nil, retryable(err)
 		}
 	}
-	first := partMessage{Version: messageVersion, Step: stepPart, Window: w, Generation: gen, Part: 0, Blob: m.Parts[0].Blob}
-	return s.runPart(ctx, c, first, deadline)
+	return &outcome{}, nil
 }
 
 func toStoreDays(in []costcsv.DayTotal) []store.DayTotal {

@@ -246,13 +246,36 @@ func (s *Server) flush(ctx context.Context, c *call, r *partRun, deadline time.T
 		return true, out, err
 	}
 	if !deadline.IsZero() && time.Now().After(deadline) {
-		if err := s.d.Queue.Send(ctx, queue.Parts, r.continuation(), 0); err != nil {
-			return true, nil, retryable(err)
-		}
-		c.note("outcome_detail", "budget spent, continues in a cost-parts message")
-		return true, &outcome{}, nil
+		out, err := s.continuePart(ctx, c, r)
+		return true, out, err
 	}
 	return false, nil, nil
+}
+
+// continuePart hands the rest of the part to a new message, unless another
+// invocation of the part (a second delivery, or the retry of a killed
+// invocation that had already sent its continuation) has sent one from the
+// checkpoint already: the first to claim the checkpoint in the ledger sends,
+// so duplicate chains of continuations merge instead of multiplying. A claim
+// whose sender dies before sending is not lost: its own message is retried
+// and claims again further on.
+func (s *Server) continuePart(ctx context.Context, c *call, r *partRun) (*outcome, error) {
+	claimed := false
+	if err := s.checkpoint(ctx, r.cp, func(p *store.Part) {
+		claimed = p.Sent < p.Line
+		p.Sent = p.Line
+	}); err != nil {
+		return nil, err
+	}
+	if !claimed {
+		c.note("outcome_detail", "another invocation continues this part")
+		return &outcome{}, nil
+	}
+	if err := s.d.Queue.Send(ctx, queue.Parts, r.continuation(), 0); err != nil {
+		return nil, retryable(err)
+	}
+	c.note("outcome_detail", "budget spent, continues in a cost-parts message")
+	return &outcome{}, nil
 }
 
 // continuation is the message that resumes the part from its checkpoint.

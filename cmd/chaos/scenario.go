@@ -24,6 +24,10 @@ type Scenario struct {
 	// CostsimArgs are added to the defaults (seed, rows, retry-after, polls),
 	// for example -faults '{"throttleRate":0.3}'.
 	CostsimArgs []string
+	// Scopes are the scopes planned (default pipeline.DefaultScopes).
+	Scopes []string
+	// Env holds extra settings for the handler, e.g. COSTSYNC_INGEST_BUDGET.
+	Env map[string]string
 	// Run drives the scenario on a started, provisioned pipeline. Nil means
 	// [PlanAndWait]: fire the timer once and wait for every window.
 	Run func(ctx context.Context, p *pipeline.Pipeline, o pipeline.Options) ([]store.Window, error)
@@ -92,8 +96,13 @@ func runScenario(ctx context.Context, s Scenario, ro runOptions) (Result, error)
 	if err := os.RemoveAll(dir); err != nil {
 		return Result{}, err
 	}
+	scopes := pipeline.DefaultScopes
+	if len(s.Scopes) > 0 {
+		scopes = s.Scopes
+	}
 	o := pipeline.Options{
-		Scopes:      pipeline.DefaultScopes,
+		Scopes:      scopes,
+		Env:         s.Env,
 		Days:        days,
 		Timeout:     ro.timeout,
 		Progress:    progress,

@@ -208,11 +208,19 @@ func (p *Pipeline) Wait(ctx context.Context, scopes []string, want int, base Bas
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := ""
+	failures := 0
 	for {
 		all, err := p.windows(ctx, scopes)
 		if err != nil {
-			return nil, err
+			// A busy emulator can time out a read: give up only when it
+			// keeps failing.
+			if failures++; failures >= 10 || ctx.Err() != nil {
+				return nil, err
+			}
+			time.Sleep(time.Second)
+			continue
 		}
+		failures = 0
 		var finished []store.Window
 		done, failed := 0, 0
 		for _, w := range all {

@@ -152,6 +152,9 @@ type Part struct {
 	// stored and whose bad lines are quarantined: ingestion resumes after
 	// it.
 	Line int `json:"line"`
+	// Sent is the Line from which a continuation message was sent last;
+	// whoever raises it to Line sends the next one.
+	Sent int `json:"sent,omitempty"`
 	// Done is set once every record is stored and the part's ids are kept
 	// for the sweep.
 	Done      bool      `json:"done"`
