@@ -41,8 +41,8 @@ func init() {
 			Run: restatement},
 		Scenario{Name: "crash", About: "the handler is killed at random moments, several times, while a 200,000-line window of 4 parts is ingested",
 			Scopes: []string{pipeline.DefaultScopes[0]}, Days: 1,
-			// Yesterday is ~70% complete at revision 0: about 200,000 lines.
-			CostsimArgs: []string{"-rows-per-day", "290000", "-blob-rows", "50000"},
+			// Yesterday is partly in at revision 0: about 200,000 lines.
+			CostsimArgs: []string{"-rows-per-day", "350000", "-blob-rows", "50000"},
 			Env:         map[string]string{"COSTSYNC_INGEST_BUDGET": "20s"},
 			Run:         crash},
 		Scenario{Name: "duplicate-delivery", About: "every manifest and every cost-parts message is delivered twice, the copies at the same time",
@@ -124,7 +124,7 @@ func crash(ctx context.Context, p *pipeline.Pipeline, o pipeline.Options) ([]sto
 			}
 			wait := 250 * time.Millisecond
 			if ingesting == store.StateIngesting {
-				wait = time.Duration(2000+rnd.IntN(8000)) * time.Millisecond
+				wait = time.Duration(5000+rnd.IntN(35000)) * time.Millisecond
 			}
 			select {
 			case <-killCtx.Done():

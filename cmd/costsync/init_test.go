@@ -2,17 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
@@ -21,30 +16,21 @@ import (
 	"github.com/costsync/costsync/shared/store"
 )
 
-// storageToken is a JWT-shaped token that Azurite's --oauth basic accepts
-// (audience, issuer, lifetime) and the Cosmos DB emulator ignores.
-type storageToken struct{}
-
-func (storageToken) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	enc := base64.RawURLEncoding
-	now := time.Now()
-	claims, _ := json.Marshal(map[string]any{
-		"aud": "https://storage.azure.com", "iss": "https://sts.windows.net/00000000-0000-0000-0000-000000000000/",
-		"iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(time.Hour).Unix(),
-	})
-	return azcore.AccessToken{Token: enc.EncodeToString([]byte(`{"alg":"none"}`)) + "." + enc.EncodeToString(claims) + ".sig", ExpiresOn: now.Add(time.Hour)}, nil
-}
-
 // TestInitProvisions runs init's provisioning twice against the emulators
 // and reads back what it made: the containers' partition keys and indexing
 // policies, the blob containers and the queues.
 func TestInitProvisions(t *testing.T) {
-	st := localstack.StartT(t, localstack.Options{Components: localstack.Components{Storage: true, Cosmos: true}})
+	st := localstack.StartT(t, localstack.Options{Components: localstack.Components{Storage: true, Cosmos: true, Costsim: true}})
+	// Managed identity from costsim's endpoint, as the local stack does.
+	cred, err := st.Credential()
+	if err != nil {
+		t.Fatal(err)
+	}
 	o := initOptions{cosmosEndpoint: st.CosmosURL, database: "costsync-init-test", blobURL: st.BlobURL, queueURL: st.QueueURL, emulator: true}
 	ctx := t.Context()
 	for run := range 2 {
 		var out bytes.Buffer
-		if err := provision(ctx, o, storageToken{}, st.Transport(), &out); err != nil {
+		if err := provision(ctx, o, cred, st.Transport(), &out); err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
 		for _, want := range []string{"containers costs and ledger", "cost-reports, cost-manifests", "cost-windows, cost-parts"} {
@@ -54,7 +40,7 @@ func TestInitProvisions(t *testing.T) {
 		}
 	}
 
-	client, err := azcosmos.NewClient(st.CosmosURL, storageToken{}, &azcosmos.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: st.Transport()}})
+	client, err := azcosmos.NewClient(st.CosmosURL, cred, &azcosmos.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: st.Transport()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +61,7 @@ func TestInitProvisions(t *testing.T) {
 			t.Errorf("%s indexing policy %+v, want %+v", name, p.IndexingPolicy, policy)
 		}
 	}
-	svc, err := azqueue.NewServiceClient(st.QueueURL, storageToken{}, &azqueue.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: st.Transport()}})
+	svc, err := azqueue.NewServiceClient(st.QueueURL, cred, &azqueue.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: st.Transport()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,12 @@
 package landing_test
 
 import (
-	"context"
-	"encoding/base64"
-	"encoding/json"
 	"io"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/costsync/costsync/internal/localstack"
@@ -19,24 +14,14 @@ import (
 	"github.com/costsync/costsync/shared/window"
 )
 
-// storageCredential hands out the JWT-shaped token Azurite's --oauth basic
-// checks (audience, issuer, lifetime; not the signature).
-type storageCredential struct{}
-
-func (storageCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	enc := base64.RawURLEncoding
-	now := time.Now()
-	claims, _ := json.Marshal(map[string]any{
-		"aud": "https://storage.azure.com", "iss": "https://sts.windows.net/00000000-0000-0000-0000-000000000000/",
-		"iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(time.Hour).Unix(),
-	})
-	return azcore.AccessToken{Token: enc.EncodeToString([]byte(`{"alg":"none"}`)) + "." + enc.EncodeToString(claims) + ".sig", ExpiresOn: now.Add(time.Hour)}, nil
-}
-
 func newLanding(t *testing.T) *landing.Store {
 	t.Helper()
-	st := localstack.StartT(t, localstack.Options{Components: localstack.Components{Storage: true}})
-	blobs, err := azblob.NewClient(st.BlobURL, storageCredential{}, &azblob.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: st.Transport()}})
+	st := localstack.StartT(t, localstack.Options{Components: localstack.Components{Storage: true, Costsim: true}})
+	cred, err := st.Credential() // managed identity from costsim's endpoint
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := azblob.NewClient(st.BlobURL, cred, &azblob.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: st.Transport()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,7 @@ func TestDocumentShapes(t *testing.T) {
 		From: "2026-03-01", To: "2026-03-31", State: store.StateIngesting,
 		OperationURL: "https://management.azure.com/providers/Microsoft.CostManagement/costDetailsOperationResults/1",
 		Attempts:     2, Throttles: 1, Generation: 1772424306000000, PartsTotal: 3, PartsDone: 1, Rows: 2,
+		PartsGeneration: 1772424306000000, PartsIn: []int{1},
 		Totals:      []store.CurrencyTotal{{Currency: "EUR", BilledCost: total}},
 		Days:        []store.DayTotal{{Date: "2026-03-01", Currency: "EUR", Rows: 2, BilledCost: total}},
 		Errors:      []string{"poll: 429 Too Many Requests"},
@@ -78,7 +79,13 @@ func TestDocumentShapes(t *testing.T) {
 		Scope: w.Scope, WindowID: wid, File: "cost-reports/sub/2026-03/part_1.csv", Line: 17,
 		Column: "CostInBillingCurrency", Reason: `not a number: "1,2"`, Generation: w.Generation,
 	}
+	p := store.Part{
+		ID: store.PartID(wid, w.Generation, 1), PK: w.PK, Kind: store.KindPart, Scope: w.Scope, WindowID: wid,
+		Generation: w.Generation, Index: 1, Blob: "cost-reports/sub/2026-03/part_1.csv", Line: 4001, Sent: 2001,
+		CreatedAt: at, UpdatedAt: at, ETag: `"not serialised"`,
+	}
 	for name, v := range map[string]any{
+		"part.json":       p,
 		"cost.json":       store.NewCost(rec, "/subscriptions/0B1F6471-1BF0-4DDA-AEC3-111122223333", "ActualCost", wid, w.Generation, "cost-reports/sub/2026-03/part_1.csv"),
 		"window.json":     w,
 		"quarantine.json": q,
