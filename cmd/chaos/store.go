@@ -88,7 +88,7 @@ func restatement(ctx context.Context, p *pipeline.Pipeline, o pipeline.Options) 
 			}
 		}
 	}
-	progress(o, "restated %d days: %d lines changed, %d added, %d removed", len(o.Scopes), changed, added, removed)
+	note("restatement: restated %d days: %d lines changed, %d added, %d removed", len(o.Scopes), changed, added, removed)
 	if changed == 0 || added == 0 || removed == 0 {
 		return nil, fmt.Errorf("the restatements changed %d, added %d and removed %d lines: the scenario needs all three", changed, added, removed)
 	}
