@@ -60,7 +60,10 @@ reconcile: deps build
 # Benchmarks: each package with benchmarks adds itself to BENCH_PKGS.
 # costcsv: throughput and peak memory on a generated 1 GiB EA file, next to a
 # bare encoding/csv read of the same file.
-BENCH_PKGS += ./shared/costcsv/
+BENCH_PKGS := ./shared/costcsv/
+# The store's writer next to a naive one, through a 5 ms proxy in front of
+# the Cosmos emulator (it starts the emulator itself).
+BENCH_PKGS += ./shared/store/
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)

@@ -39,15 +39,19 @@ type Landing interface {
 	PutPart(ctx context.Context, w window.Window, generation int64, index int, r io.Reader) (landing.Part, error)
 	PutManifest(ctx context.Context, m *landing.Manifest) (string, error)
 	OpenPart(ctx context.Context, p landing.Part) (io.ReadCloser, error)
+	PutIDs(ctx context.Context, w window.Window, generation int64, part int, date string, ids [][16]byte) error
+	ReadIDs(ctx context.Context, w window.Window, generation int64, date string, each func(id [16]byte)) error
 }
 
 // Store is what the handlers need of Cosmos DB.
 type Store interface {
-	UpsertCosts(ctx context.Context, docs []store.Cost) (store.WriteStats, error)
+	NewCostWriter() *store.CostWriter
 	GetWindow(ctx context.Context, scope, id string) (*store.Window, error)
 	CreateWindow(ctx context.Context, w *store.Window) error
 	ReplaceWindow(ctx context.Context, w *store.Window) error
-	SweepWindow(ctx context.Context, scope, metric string, dates []string, keep int64) (int, error)
+	GetPart(ctx context.Context, scope, id string) (*store.Part, error)
+	PutPart(ctx context.Context, p *store.Part) error
+	SweepDay(ctx context.Context, scope, metric, date string, gen int64, keep store.IDSet) (int, error)
 	CountWindow(ctx context.Context, scope, metric string, dates []string) ([]store.DayTotal, error)
 	PutQuarantine(ctx context.Context, q store.Quarantine) error
 	Ledger
@@ -105,6 +109,7 @@ func New(d Deps) *Server {
 	s.mux.Handle("POST /PlanWindows", s.adapt("PlanWindows", s.planWindows))
 	s.mux.Handle("POST /ProcessWindow", s.adapt("ProcessWindow", s.processWindow))
 	s.mux.Handle("POST /IngestManifest", s.adapt("IngestManifest", s.ingestManifest))
+	s.mux.Handle("POST /IngestPart", s.adapt("IngestPart", s.ingestPart))
 	s.mux.Handle("POST /IngestHttp", s.adapt("IngestHttp", s.ingestHTTP))
 	s.mux.Handle("POST /RunStatus", s.adapt("RunStatus", s.runStatus))
 	s.mux.Handle("POST /Coverage", s.adapt("Coverage", s.coverage))

@@ -181,6 +181,7 @@ func (r *rig) ingestOnePart(t *testing.T, csv string) (window.Window, landing.Pa
 	if code != 200 {
 		t.Fatalf("IngestManifest answered %d %v", code, resp.Logs)
 	}
+	r.deliverParts(t)
 	wd, err := r.store.GetWindow(context.Background(), w.Scope, store.WindowID(w.Scope, w.Metric, w.From, w.To))
 	if err != nil {
 		t.Fatal(err)
@@ -275,6 +276,7 @@ func TestPipelineInMemory(t *testing.T) {
 	if code, resp = r.post(t, "IngestManifest", blob()); code != 200 {
 		t.Fatalf("IngestManifest: %d %v", code, resp.Logs)
 	}
+	r.deliverParts(t)
 	wid := store.WindowID(testScope, "ActualCost", "2023-09-21", "2023-09-21")
 	wd, err := r.store.GetWindow(context.Background(), testScope, wid)
 	if err != nil {
@@ -293,6 +295,7 @@ func TestPipelineInMemory(t *testing.T) {
 	if code, _ = r.post(t, "IngestManifest", blob()); code != 200 {
 		t.Fatal(code)
 	}
+	r.deliverParts(t)
 	again, _ := r.store.CountWindow(context.Background(), testScope, "ActualCost", dayList(wd.Days))
 	if fmt.Sprint(again) != fmt.Sprint(stored) {
 		t.Errorf("second delivery changed the documents: %v then %v", stored, again)

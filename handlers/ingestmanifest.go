@@ -4,27 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/costsync/costsync/shared/costcsv"
 	"github.com/costsync/costsync/shared/landing"
+	"github.com/costsync/costsync/shared/queue"
 	"github.com/costsync/costsync/shared/store"
 )
 
-// batchSize is how many documents go to the store at once: large enough to
-// keep the writer's concurrency busy, small enough to bound memory.
-const batchSize = 500
-
-// ingestManifest is the blob trigger on cost-manifests/{name}: it streams the
-// manifest's parts from our storage, parses them and upserts the records
-// with deterministic ids; then it sweeps the rows of older generations,
-// reconciles the documents against the source totals and marks the window
-// complete. Running it again leaves the same state.
+// ingestManifest is the blob trigger on cost-manifests/{name}. It starts the
+// ingestion of the report's generation in the ledger (unless a newer report
+// owns the window) and sends one cost-parts message per part, so that the
+// parts run in parallel, each resuming from its checkpoint (see runPart);
+// the window is finished by whichever invocation records its last part. It
+// ingests nothing itself: the host retries a failed blob trigger only a few
+// times before it poisons the blob, while every continuation of a part is a
+// new message with its own retries. Running it again (a retry, a second
+// delivery) leaves the same state: the ledger counts each part once.
 func (s *Server) ingestManifest(ctx context.Context, c *call) (*outcome, error) {
+	deadline := time.Now().Add(s.d.Config.IngestBudget)
 	b, err := c.req.BlobTrigger("manifest", "name")
 	if err != nil {
 		return nil, permanent(err)
@@ -37,141 +39,48 @@ func (s *Server) ingestManifest(ctx context.Context, c *call) (*outcome, error) 
 	if m.Source == landing.SourceQuery {
 		return s.ingestQuery(ctx, c, m) // ingestsources.go
 	}
-	w := m.Window
-	c.log = c.log.With("scope", w.Scope, "window", w.From+".."+w.To, "metric", w.Metric, "generation", m.Generation)
-	wd, err := s.loadWindow(ctx, w)
+	w, gen := m.Window, m.Generation
+	c.log = c.log.With("scope", w.Scope, "window", w.From+".."+w.To, "metric", w.Metric, "generation", gen)
+	if _, err := s.loadWindow(ctx, w); err != nil {
+		return nil, err
+	}
+	wd, err := s.changeWindow(ctx, w, func(x *store.Window) (bool, error) {
+		switch {
+		case stale(x, gen):
+			// A newer report was requested after this one: an older
+			// report never overwrites it.
+			return false, errStale
+		case x.PartsGeneration == gen:
+			return false, nil // started by an earlier delivery
+		}
+		x.Generation, x.PartsGeneration, x.State = gen, gen, store.StateIngesting
+		x.PartsTotal, x.PartsDone, x.PartsIn = len(m.Parts), 0, nil
+		x.Rows, x.Days, x.Totals, x.Quarantined = 0, nil, nil, 0
+		return true, nil
+	})
+	if errors.Is(err, errStale) {
+		return refuse(c, wd)
+	}
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case wd.Generation > m.Generation:
-		// A newer report was requested after this one: never let an older
-		// report overwrite it.
-		c.note("outcome_detail", "stale manifest refused", "ledger_generation", wd.Generation)
-		return &outcome{}, nil
-	case wd.Generation == m.Generation && wd.State == store.StateComplete:
+	c.note("parts", len(m.Parts))
+	if wd.State == store.StateComplete {
 		c.note("outcome_detail", "already complete")
 		return &outcome{}, nil
 	}
-	if err := s.updateWindow(ctx, wd, func(x *store.Window) {
-		x.State, x.Generation, x.PartsTotal = store.StateIngesting, max(x.Generation, m.Generation), len(m.Parts)
-	}); err != nil {
-		return nil, err
+	if len(m.Parts) == 0 {
+		// No cost in the window: finishing sweeps what was there.
+		return s.finishWindow(ctx, c, w, gen, 0, deadline)
 	}
-
-	var totals costcsv.Totals
-	days := map[string]bool{}
-	for _, d := range w.Days() {
-		days[d] = true
-	}
-	var stats store.WriteStats
-	quarantined := 0
 	for i, p := range m.Parts {
-		ps, q, err := s.ingestPart(ctx, m, i, p, &totals, days)
-		stats.Add(ps)
-		quarantined += q
-		if err != nil {
-			if !isRetryable(err) {
-				return s.fail(ctx, wd, err)
-			}
-			return nil, err
+		msg := partMessage{Version: messageVersion, Step: stepPart, Window: w, Generation: gen, Part: i, Blob: p.Blob,
+			Source: m.Source, Container: p.Container, Format: p.Format}
+		if err := s.d.Queue.Send(ctx, queue.Parts, msg, 0); err != nil {
+			return nil, retryable(err)
 		}
 	}
-	dayList := make([]string, 0, len(days))
-	for d := range days {
-		dayList = append(dayList, d)
-	}
-	slices.Sort(dayList)
-	deleted, err := s.d.Store.SweepWindow(ctx, w.Scope, w.Metric, dayList, m.Generation)
-	if err != nil {
-		return nil, retryable(fmt.Errorf("sweep older generations: %w", err))
-	}
-	stored, err := s.d.Store.CountWindow(ctx, w.Scope, w.Metric, dayList)
-	if err != nil {
-		return nil, retryable(fmt.Errorf("count stored documents: %w", err))
-	}
-	source := toStoreDays(totals.ByDayCurrency())
-	c.note("rows", totals.Rows(), "written", stats.Written, "patched", stats.Patched, "skipped", stats.Skipped, "swept", deleted, "quarantined", quarantined)
-	if diff := reconcile(source, stored); diff != "" {
-		// Another delivery of an older manifest may be writing: retry, and
-		// the host poisons it if it never reconciles.
-		return nil, retryable(fmt.Errorf("reconcile %s..%s: documents do not match the source: %s", w.From, w.To, diff))
-	}
-	return &outcome{}, s.updateWindow(ctx, wd, func(x *store.Window) {
-		if x.Generation != m.Generation {
-			return
-		}
-		x.State, x.PartsDone, x.Rows, x.Days, x.Quarantined = store.StateComplete, len(m.Parts), int64(totals.Rows()), source, quarantined
-		x.Totals = currencyTotals(source)
-	})
-}
-
-// ingestPart streams one part into the store and returns the write counts
-// and the number of lines quarantined.
-func (s *Server) ingestPart(ctx context.Context, m *landing.Manifest, i int, p landing.Part, totals *costcsv.Totals, days map[string]bool) (store.WriteStats, int, error) {
-	var stats store.WriteStats
-	rc, err := s.d.Landing.OpenPart(ctx, p)
-	if err != nil {
-		return stats, 0, err
-	}
-	defer rc.Close()
-	rd, err := s.partReader(ctx, m, p, rc, &costcsv.Options{File: p.Blob, Part: i, Services: s.d.Services}) // ingestsources.go
-	if err != nil {
-		var he *costcsv.HeaderError
-		if errors.As(err, &he) {
-			return stats, 0, permanent(err)
-		}
-		return stats, 0, retryable(err)
-	}
-	w := m.Window
-	windowID := store.WindowID(w.Scope, w.Metric, w.From, w.To)
-	batch := make([]store.Cost, 0, batchSize)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		st, err := s.d.Store.UpsertCosts(ctx, batch)
-		stats.Add(st)
-		batch = batch[:0]
-		if err != nil {
-			return retryable(fmt.Errorf("write documents: %w", err))
-		}
-		return nil
-	}
-	quarantined := 0
-	for {
-		rec, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		var le *costcsv.LineError
-		if errors.As(err, &le) {
-			quarantined++
-			q := store.Quarantine{Scope: w.Scope, WindowID: windowID, File: le.File, Line: le.Line, Column: le.Column, Reason: le.Reason, Generation: m.Generation}
-			if err := s.d.Store.PutQuarantine(ctx, q); err != nil {
-				return stats, quarantined, retryable(fmt.Errorf("quarantine line %d: %w", le.Line, err))
-			}
-			continue
-		}
-		if err != nil {
-			err = fmt.Errorf("read %s: %w", p.Blob, err)
-			if errors.Is(err, costcsv.ErrCorrupt) {
-				return stats, quarantined, permanent(err) // reading it again fails the same way
-			}
-			return stats, quarantined, retryable(err)
-		}
-		// A line dated outside the window is kept (nothing is dropped) and
-		// its day joins the sweep and the reconciliation.
-		days[rec.Date] = true
-		totals.Add(rec)
-		batch = append(batch, store.NewCost(rec, w.Scope, w.Metric, windowID, m.Generation, p.Blob))
-		if len(batch) == batchSize {
-			if err := flush(); err != nil {
-				return stats, quarantined, err
-			}
-		}
-	}
-	return stats, quarantined, flush()
+	return &outcome{}, nil
 }
 
 func toStoreDays(in []costcsv.DayTotal) []store.DayTotal {

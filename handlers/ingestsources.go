@@ -22,7 +22,7 @@ type recordReader interface {
 // aggregates have their own layout; every other source's parts are cost
 // files whose layout the parser recognises from the header. Parquet is read
 // at random (its footer first), through the landing's OpenPartAt.
-func (s *Server) partReader(ctx context.Context, m *landing.Manifest, p landing.Part, r io.Reader, o *costcsv.Options) (recordReader, error) {
+func (s *Server) partReader(ctx context.Context, source string, p landing.Part, r io.Reader, o *costcsv.Options) (recordReader, error) {
 	switch {
 	case p.Format == landing.FormatParquet:
 		if s.d.Sources == nil {
@@ -33,12 +33,15 @@ func (s *Server) partReader(ctx context.Context, m *landing.Manifest, p landing.
 			return nil, err
 		}
 		return costcsv.Open(ra, size, o)
-	case m.Source == landing.SourceUsageAggregates:
+	case source == landing.SourceUsageAggregates:
 		return costcsv.NewUsageReader(r, o)
 	}
 	// CSV and gzip CSV, told apart by their first bytes.
 	return costcsv.NewReader(r, o)
 }
+
+// aggregateBatch is how many aggregate documents go to the store at once.
+const aggregateBatch = 500
 
 // maxQueryPage bounds a landed Query page read into memory.
 const maxQueryPage = 64 << 20
@@ -119,8 +122,8 @@ func (s *Server) ingestQuery(ctx context.Context, c *call, m *landing.Manifest) 
 			t.Rows++
 			t.BilledCost = t.BilledCost.Add(r.Values[info.Value])
 		}
-		for lo := 0; lo < len(docs); lo += batchSize {
-			ws, err := st.UpsertAggregates(ctx, docs[lo:min(lo+batchSize, len(docs))])
+		for lo := 0; lo < len(docs); lo += aggregateBatch {
+			ws, err := st.UpsertAggregates(ctx, docs[lo:min(lo+aggregateBatch, len(docs))])
 			stats.Add(ws)
 			if err != nil {
 				return nil, retryable(fmt.Errorf("write aggregates: %w", err))

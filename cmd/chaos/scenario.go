@@ -24,14 +24,16 @@ type Scenario struct {
 	// CostsimArgs are added to the defaults (seed, rows, retry-after, polls),
 	// for example -faults '{"throttleRate":0.3}'.
 	CostsimArgs []string
+	// Scopes are the scopes planned (default pipeline.DefaultScopes).
+	Scopes []string
+	// Env holds extra settings for the handler, e.g. COSTSYNC_INGEST_BUDGET.
+	Env map[string]string
 	// Run drives the scenario on a started, provisioned pipeline. Nil means
 	// [PlanAndWait]: fire the timer once and wait for every window.
 	Run func(ctx context.Context, p *pipeline.Pipeline, o pipeline.Options) ([]store.Window, error)
 	// Range, when set, is the days the scenario ingests (instead of the
 	// trailing Days), in windows of at most a calendar month per scope.
 	Range func(today time.Time) (from, to time.Time)
-	// Env holds handler settings added to the local run's.
-	Env map[string]string
 }
 
 var scenarios []Scenario
@@ -97,14 +99,18 @@ func runScenario(ctx context.Context, s Scenario, ro runOptions) (Result, error)
 	if err := os.RemoveAll(dir); err != nil {
 		return Result{}, err
 	}
+	scopes := pipeline.DefaultScopes
+	if len(s.Scopes) > 0 {
+		scopes = s.Scopes
+	}
 	o := pipeline.Options{
-		Scopes:      pipeline.DefaultScopes,
+		Scopes:      scopes,
+		Env:         s.Env,
 		Days:        days,
 		Timeout:     ro.timeout,
 		Progress:    progress,
 		StackDir:    dir,
 		CostsimArgs: append([]string{"-seed", "11", "-rows-per-day", "150", "-blob-rows", "200", "-retry-after", "1", "-polls", "2"}, s.CostsimArgs...),
-		Env:         s.Env,
 	}
 	dates := window.LastDays(time.Now().UTC(), days)
 	planned := len(o.Scopes) * days

@@ -33,6 +33,8 @@ func (s *sim) serveSim(w http.ResponseWriter, r *http.Request) {
 		s.serveRestate(w, r)
 	case r.URL.Path == "/_sim/clock":
 		s.serveClock(w, r)
+	case r.URL.Path == "/_sim/report" && r.Method == http.MethodGet:
+		s.serveReport(w, r)
 	default:
 		simError(w, http.StatusNotFound, fmt.Sprintf("no simulator endpoint %s %s", r.Method, r.URL.Path))
 	}
@@ -58,36 +60,12 @@ type truthResponse struct {
 const maxTruthDays = 800
 
 func (s *sim) serveTruth(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	sc, err := parseScope(q.Get("scope"))
-	if err != nil {
-		simError(w, http.StatusBadRequest, fmt.Sprintf("scope: %v", err))
-		return
-	}
-	metric, ok := parseMetric(q.Get("metric"))
+	rq, ok := parseRange(w, r.URL.Query())
 	if !ok {
-		simError(w, http.StatusBadRequest, fmt.Sprintf("metric %q: use ActualCost or AmortizedCost", q.Get("metric")))
 		return
 	}
-	from, err1 := time.Parse(time.DateOnly, q.Get("from"))
-	to, err2 := time.Parse(time.DateOnly, q.Get("to"))
-	switch {
-	case err1 != nil || err2 != nil:
-		simError(w, http.StatusBadRequest, "from and to are required, as YYYY-MM-DD")
-		return
-	case to.Before(from):
-		simError(w, http.StatusBadRequest, "to is before from")
-		return
-	case to.Sub(from) > maxTruthDays*24*time.Hour:
-		simError(w, http.StatusBadRequest, fmt.Sprintf("at most %d days per request", maxTruthDays))
-		return
-	}
-	s.mu.Lock()
-	revs := map[string]int{}
-	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-		revs[d.Format(time.DateOnly)] = s.revs.get(sc.key, metric, d)
-	}
-	s.mu.Unlock()
+	sc, metric, from, to := rq.sc, rq.metric, rq.from, rq.to
+	revs := s.revisionsOf(rq)
 	days, err := s.gen.truth(sc, metric, from, to, s.today(), func(d time.Time) int { return revs[d.Format(time.DateOnly)] })
 	if err != nil {
 		simError(w, http.StatusInternalServerError, err.Error())

@@ -26,6 +26,7 @@
 //	POST /_sim/restate                                                     bump a revision (restatement)
 //	POST /_sim/storage                                                     register an export destination account
 //	GET  /_sim/clock, POST /_sim/clock                                     the simulated clock (-clock)
+//	GET  /_sim/report?scope=S&metric=M&from=D&to=D&part=N                  part N of the report as served now
 //
 // # What is faithful
 //

@@ -30,6 +30,8 @@ type sim struct {
 	mu   sync.Mutex
 	ops  map[string]*operation
 	revs revisions
+
+	reports reportCache // GET /_sim/report
 }
 
 // newSim builds a simulator from cfg.

@@ -19,6 +19,8 @@
 //	GET  /admin/devhost/stats       per function: invocations, succeeded, failed, inFlight,
 //	                                poisoned; per queue: visible (peeked, at most 32) and
 //	                                approximate (includes invisible) message counts
+//	POST /admin/devhost/kill-handler SIGKILL the handler now, as a crash would; it is
+//	                                restarted as after any exit (fault tests only)
 //
 // Once the handler answers its readiness probe and the HTTP server listens,
 // devhost prints exactly one line, "devhost listening on http://HOST:PORT",

@@ -53,6 +53,8 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"id": "devhost", "state": "Running", "version": hostVersion})
 	case p == "/admin/devhost/stats" && r.Method == http.MethodGet:
 		s.serveStats(w, r)
+	case p == "/admin/devhost/kill-handler" && r.Method == http.MethodPost:
+		s.serveKillHandler(w, r)
 	case strings.HasPrefix(p, "/admin/functions/") && r.Method == http.MethodPost:
 		s.serveAdminInvoke(w, r, strings.TrimPrefix(p, "/admin/functions/"))
 	default:

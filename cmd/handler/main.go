@@ -100,7 +100,13 @@ func deps(cfg *config.Config, cred azcore.TokenCredential, log *slog.Logger) (*h
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.NewCosmos(cfg.CosmosEndpoint, cred, &store.CosmosOptions{Database: cfg.CosmosDatabase, EmulatorCompat: cfg.CosmosEmulator})
+	co := &store.CosmosOptions{Database: cfg.CosmosDatabase, EmulatorCompat: cfg.CosmosEmulator}
+	if cfg.CosmosEmulator {
+		// The emulator runs on one JavaScript thread: more requests at once
+		// only queue TLS handshakes behind each other.
+		co.Concurrency = 4
+	}
+	db, err := store.NewCosmos(cfg.CosmosEndpoint, cred, co)
 	if err != nil {
 		return nil, err
 	}

@@ -89,3 +89,49 @@ func (l *Landing) OpenPart(ctx context.Context, p landing.Part) (io.ReadCloser, 
 	}
 	return f, err
 }
+
+// PutIDs keeps the ids of one part's records on date, as landing.Store
+// keeps them under cost-reports.
+func (l *Landing) PutIDs(ctx context.Context, w window.Window, generation int64, part int, date string, ids [][16]byte) error {
+	name := fmt.Sprintf("%spart_%05d.ids", landing.IDsDir(w, generation, date), part)
+	p, err := l.path(landing.ReportsContainer, name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	buf := make([]byte, 0, 16*len(ids))
+	for _, id := range ids {
+		buf = append(buf, id[:]...)
+	}
+	if err := os.WriteFile(p, buf, 0o644); err != nil {
+		return fmt.Errorf("keep ids %s: %w", name, err)
+	}
+	return nil
+}
+
+// ReadIDs calls each with the ids every part kept for date.
+func (l *Landing) ReadIDs(ctx context.Context, w window.Window, generation int64, date string, each func(id [16]byte)) error {
+	dir, err := l.path(landing.ReportsContainer, landing.IDsDir(w, generation, date))
+	if err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.ids"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("read ids %s: %w", f, err)
+		}
+		if len(b)%16 != 0 {
+			return fmt.Errorf("read ids %s: %d bytes is not a whole number of ids", f, len(b))
+		}
+		for i := 0; i < len(b); i += 16 {
+			each([16]byte(b[i : i+16]))
+		}
+	}
+	return nil
+}

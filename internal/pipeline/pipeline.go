@@ -49,7 +49,8 @@ type Options struct {
 	Progress    io.Writer
 	// StackDir is the local stack's state directory ("" = temporary).
 	StackDir string
-	// Env holds settings added to (and winning over) Env's.
+	// Env holds settings added to (and winning over) Env's, e.g.
+	// COSTSYNC_INGEST_BUDGET.
 	Env map[string]string
 	// Stack, when set, is used instead of starting one (tests).
 	Stack *localstack.Stack
@@ -179,7 +180,7 @@ func (p *Pipeline) provision(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return q.Create(ctx, queue.Windows)
+	return q.Create(ctx, queue.All()...)
 }
 
 // FirePlan runs the PlanWindows timer now, through devhost's admin API, as
@@ -234,11 +235,19 @@ func (p *Pipeline) Wait(ctx context.Context, scopes []string, want int, base Bas
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := ""
+	failures := 0
 	for {
 		all, err := p.windows(ctx, scopes)
 		if err != nil {
-			return nil, err
+			// A busy emulator can time out a read: give up only when it
+			// keeps failing.
+			if failures++; failures >= 10 || ctx.Err() != nil {
+				return nil, err
+			}
+			time.Sleep(time.Second)
+			continue
 		}
+		failures = 0
 		var finished []store.Window
 		done, failed := 0, 0
 		for _, w := range all {

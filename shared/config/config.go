@@ -51,6 +51,10 @@ type Config struct {
 	ReportAttempts int
 	// MaxPolls bounds how often one report is polled before it is requested again.
 	MaxPolls int
+	// IngestBudget is how long one IngestManifest or IngestPart invocation
+	// ingests before it checkpoints and hands the rest of its part to a
+	// cost-parts message. It must leave room under functionTimeout.
+	IngestBudget time.Duration
 	// Today overrides the current date (tests); zero means the clock.
 	Today time.Time
 
@@ -134,6 +138,7 @@ const (
 	KeyRateClient         = "COSTSYNC_RATE_CLIENT"
 	KeyRateSlack          = "COSTSYNC_RATE_SLACK"
 	KeyLegacyExports      = "COSTSYNC_LEGACY_EXPORTS"
+	KeyIngestBudget   = "COSTSYNC_INGEST_BUDGET"
 )
 
 // Load reads the configuration. getenv is os.Getenv in production.
@@ -247,6 +252,15 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.TrailingDays = intSetting(get, bad, KeyTrailingDays, 3, 1, 31)
 	c.ReportAttempts = intSetting(get, bad, KeyReportAttempts, 3, 1, 10)
 	c.MaxPolls = intSetting(get, bad, KeyMaxPolls, 120, 1, 10000)
+	c.IngestBudget = 5 * time.Minute
+	if v := get(KeyIngestBudget); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > time.Hour {
+			bad(KeyIngestBudget, "%q is not a duration from 1s to 1h, such as 5m or 90s", v)
+		} else {
+			c.IngestBudget = d
+		}
+	}
 	if v := get(KeyToday); v != "" {
 		t, err := time.Parse("2006-01-02", v)
 		if err != nil {

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -102,6 +103,33 @@ func TestCloudAndEndpoint(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%+v: %v, want %q", tc, err, tc.err)
+		}
+	}
+}
+
+func TestIngestBudget(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+		err   bool
+	}{
+		{"", 5 * time.Minute, false},
+		{"90s", 90 * time.Second, false},
+		{"1s", time.Second, false},
+		{"500ms", 0, true},
+		{"2h", 0, true},
+		{"five minutes", 0, true},
+	} {
+		m := valid()
+		m[KeyIngestBudget] = tc.value
+		c, err := Load(env(m))
+		switch {
+		case tc.err && (err == nil || !strings.Contains(err.Error(), KeyIngestBudget)):
+			t.Errorf("%s=%q: error %v, want one naming the setting", KeyIngestBudget, tc.value, err)
+		case !tc.err && err != nil:
+			t.Errorf("%s=%q: %v", KeyIngestBudget, tc.value, err)
+		case !tc.err && c.IngestBudget != tc.want:
+			t.Errorf("%s=%q: budget %s, want %s", KeyIngestBudget, tc.value, c.IngestBudget, tc.want)
 		}
 	}
 }

@@ -4,6 +4,7 @@
 package landing
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -146,6 +147,78 @@ func (s *Store) OpenPart(ctx context.Context, p Part) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("open part %s: %w", p.Blob, err)
 	}
 	return resp.Body, nil
+}
+
+// IDsDir is the blob folder of the ids of one day of a window's report of
+// one generation.
+func IDsDir(w window.Window, generation int64, date string) string {
+	return Dir(w, generation) + "/ids/" + date + "/"
+}
+
+// PutIDs keeps the ids of the records of one part of a report that fall on
+// date: 16 bytes each (costcsv ids are 32 hex digits), in one blob per part
+// and day under cost-reports. Once every part is in, the sweep deletes the
+// documents of that day whose ids no part kept. Writing them again
+// replaces them.
+func (s *Store) PutIDs(ctx context.Context, w window.Window, generation int64, part int, date string, ids [][16]byte) error {
+	name := fmt.Sprintf("%spart_%05d.ids", IDsDir(w, generation, date), part)
+	buf := make([]byte, 0, 16*len(ids))
+	for _, id := range ids {
+		buf = append(buf, id[:]...)
+	}
+	_, err := s.blobs.UploadBuffer(ctx, ReportsContainer, name, buf, &azblob.UploadBufferOptions{
+		HTTPHeaders: &blobHTTPHeaders{BlobContentType: to.Ptr("application/octet-stream")},
+	})
+	if err != nil {
+		return fmt.Errorf("keep ids %s: %w", name, err)
+	}
+	return nil
+}
+
+// ReadIDs calls each with the ids every part of a report kept for date (see
+// PutIDs); a day no part kept ids for has none.
+func (s *Store) ReadIDs(ctx context.Context, w window.Window, generation int64, date string, each func(id [16]byte)) error {
+	prefix := IDsDir(w, generation, date)
+	pager := s.blobs.NewListBlobsFlatPager(ReportsContainer, &azblob.ListBlobsFlatOptions{Prefix: &prefix})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list ids %s: %w", prefix, err)
+		}
+		for _, it := range page.Segment.BlobItems {
+			if it.Name == nil {
+				continue
+			}
+			resp, err := s.blobs.DownloadStream(ctx, ReportsContainer, *it.Name, nil)
+			if err != nil {
+				return fmt.Errorf("read ids %s: %w", *it.Name, err)
+			}
+			err = readIDs(resp.Body, each)
+			resp.Body.Close()
+			if err != nil {
+				return fmt.Errorf("read ids %s: %w", *it.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// readIDs reads 16-byte ids from r.
+func readIDs(r io.Reader, each func(id [16]byte)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var id [16]byte
+	for {
+		_, err := io.ReadFull(br, id[:])
+		switch {
+		case err == io.EOF:
+			return nil
+		case err == io.ErrUnexpectedEOF:
+			return errors.New("truncated: the length is not a multiple of 16 bytes")
+		case err != nil:
+			return err
+		}
+		each(id)
+	}
 }
 
 // ErrPartMissing reports a manifest whose part is not in storage.

@@ -22,6 +22,11 @@ const (
 	Parts   = "cost-parts"
 )
 
+// All returns the queues costsync sends to, for provisioning (costsync init
+// and the local stack create them; the Functions host creates trigger
+// queues too, but not before a function sends to one).
+func All() []string { return []string{Windows, Parts} }
+
 // MaxDelay is the longest visibility delay Azure Queue Storage accepts.
 const MaxDelay = 7 * 24 * time.Hour
 

@@ -204,8 +204,10 @@ func (s *Cosmos) SweepAggregates(ctx context.Context, scope, queryType, query st
 	for _, date := range uniqueDates(dates) {
 		pk := AggregatePK(scope, queryType, query, date)
 		var ids []string
-		_, err := s.query(ctx, s.costs, pk, q, []azcosmos.QueryParameter{{Name: "@pk", Value: pk}, {Name: "@keep", Value: keep}}, func(b []byte) error {
-			var r stored
+		_, err := s.query(ctx, s.costs, pk, q, []azcosmos.QueryParameter{{Name: "@pk", Value: pk}, {Name: "@keep", Value: keep}}, 0, func(b []byte) error {
+			var r struct {
+				ID string `json:"id"`
+			}
 			if err := json.Unmarshal(b, &r); err != nil {
 				return err
 			}
@@ -238,7 +240,7 @@ func (s *Cosmos) SumAggregates(ctx context.Context, scope, queryType, query stri
 	for _, date := range uniqueDates(dates) {
 		pk := AggregatePK(scope, queryType, query, date)
 		t := aggregateTally{}
-		_, err := s.query(ctx, s.costs, pk, q, []azcosmos.QueryParameter{{Name: "@pk", Value: pk}}, func(b []byte) error {
+		_, err := s.query(ctx, s.costs, pk, q, []azcosmos.QueryParameter{{Name: "@pk", Value: pk}}, 0, func(b []byte) error {
 			var a aggregateAmount
 			if err := json.Unmarshal(b, &a); err != nil {
 				return err
@@ -362,7 +364,7 @@ func (s *Cosmos) SumQuantities(ctx context.Context, scope, metric string, dates 
 	for _, date := range uniqueDates(dates) {
 		pk := CostPK(scope, metric, date)
 		t := QuantityTotal{Date: date}
-		_, err := s.query(ctx, s.costs, pk, q, []azcosmos.QueryParameter{{Name: "@pk", Value: pk}}, func(b []byte) error {
+		_, err := s.query(ctx, s.costs, pk, q, []azcosmos.QueryParameter{{Name: "@pk", Value: pk}}, 0, func(b []byte) error {
 			var a quantityAmount
 			if err := json.Unmarshal(b, &a); err != nil {
 				return err

@@ -12,6 +12,6 @@ func TestMemorySources(t *testing.T) {
 }
 
 func TestCosmosSources(t *testing.T) {
-	env := newCosmosEnv(t)
-	storetest.RunSources(t, func(t *testing.T) storetest.SourceStore { return newTestCosmos(t, env, nil) })
+	env := storetest.StartEnv(t)
+	storetest.RunSources(t, func(t *testing.T) storetest.SourceStore { return storetest.NewCosmos(t, env, nil) })
 }

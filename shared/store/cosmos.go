@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
+	"strconv"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
-	"golang.org/x/sync/errgroup"
 )
 
 // CosmosOptions configures [NewCosmos]; nil means the defaults.
@@ -21,12 +20,14 @@ type CosmosOptions struct {
 	Database string
 	// ClientOptions are passed to azcosmos. When Retry.MaxRetries and
 	// Retry.MaxRetryDelay are zero, NewCosmos sets them to 9 and 30 s: the
-	// SDK then retries a throttled (429) or unavailable (503) request up to
-	// 9 times, waiting as long as the service's x-ms-retry-after-ms says,
-	// and returns the 429 at once when the service asks for a longer wait,
-	// so the caller can re-enqueue instead of holding the invocation. The
-	// store adds no retry loop of its own; the caller's context deadline
-	// bounds the whole call.
+	// SDK then retries a throttled (429) request up to 9 times, waiting as
+	// long as the service's x-ms-retry-after-ms says, and returns the 429
+	// at once when the service asks for a longer wait, so the caller can
+	// re-enqueue instead of holding the invocation ([RetryAfter] reads the
+	// wait). The SDK does not retry a 503 of an account with one write
+	// region, so the store does, a few times, after the service's
+	// x-ms-retry-after-ms (or a short backoff when it gives none). The
+	// caller's context deadline bounds the whole call.
 	ClientOptions *azcosmos.ClientOptions
 	// EmulatorCompat installs the work-arounds for @vercel/cosmosdb-server
 	// (local stack and tests only).
@@ -41,10 +42,10 @@ const (
 	defaultMaxRetries    = 9
 	defaultMaxRetryDelay = 30 * time.Second
 	defaultConcurrency   = 16
-	// idsPerLookup bounds the ids in one "ARRAY_CONTAINS(@ids, c.id)" query,
-	// well within the query size limits for ids of about 64 characters.
-	idsPerLookup = 500
-	// pageSize is the page size asked for on queries.
+	// scanPageSize is the page size asked for when a partition is read:
+	// summaries are about 150 bytes, far below the 4 MB page limit.
+	scanPageSize = 10000
+	// pageSize is the page size asked for on ledger queries.
 	pageSize = 1000
 )
 
@@ -136,208 +137,30 @@ func (s *Cosmos) Provision(ctx context.Context) error {
 	return nil
 }
 
-// UpsertCosts stores docs, which may span partitions, and counts what it did.
-//
-// It first reads id, contentHash and generation of the documents that
-// already exist, with one query per partition and up to 500 ids, then for
-// each document writes it whole, patches its generation, or skips it (see
-// WriteStats and the rules below). Look-ups and writes run with bounded
-// concurrency; the SDK retries throttled requests (see CosmosOptions).
-//
-// Rules: a new document or changed content is written whole (upsert); the
-// same content with the same generation is skipped, which makes a retried or
-// resumed run nearly free; the same content with another generation gets a
-// patch of generation, windowId, file and line, so that the sweep of the new
-// generation keeps it. A patch costs about as many request units as a
-// replace (Cosmos DB rewrites the document) but sends a few bytes instead of
-// the document. A document deleted between the look-up and its patch is
-// written whole. An id given twice for one partition is an error: two lines
-// must never collapse into one document.
-//
-// On error some documents may have been written; calling again with the
-// same documents is safe.
+// NewCostWriter returns a writer of cost documents; see [CostWriter].
+func (s *Cosmos) NewCostWriter() *CostWriter { return newCostWriter(s) }
+
+// UpsertCosts stores docs with a new [CostWriter]: it reads each partition
+// the documents fall in once, then writes what is new or changed.
 func (s *Cosmos) UpsertCosts(ctx context.Context, docs []Cost) (WriteStats, error) {
-	var (
-		mu sync.Mutex
-		st WriteStats
-	)
-	groups, err := groupCosts(docs)
-	if err != nil {
-		return st, fmt.Errorf("upsert costs: %w", err)
-	}
-	charge := func(c float32) {
-		mu.Lock()
-		st.RequestCharge += float64(c)
-		mu.Unlock()
-	}
-
-	// Phase 1: what exists, per partition and chunk of ids.
-	existing := make([]map[string]*stored, len(groups))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.concurrency)
-	for i, gr := range groups {
-		existing[i] = map[string]*stored{}
-		for lo := 0; lo < len(gr.docs); lo += idsPerLookup {
-			chunk := gr.docs[lo:min(lo+idsPerLookup, len(gr.docs))]
-			found := existing[i]
-			g.Go(func() error {
-				ids := make([]string, len(chunk))
-				for j, d := range chunk {
-					ids[j] = d.ID
-				}
-				res, rc, err := s.lookup(gctx, gr.pk, ids)
-				charge(rc)
-				if err != nil {
-					return fmt.Errorf("upsert costs: look up %d ids in %s: %w", len(ids), gr.pk, mapError(err))
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				for _, r := range res {
-					found[r.ID] = r
-				}
-				return nil
-			})
-		}
-	}
-	if err := g.Wait(); err != nil {
-		return st, err
-	}
-
-	// Phase 2: write, patch or skip each document.
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(s.concurrency)
-	skipped := 0
-	for i, gr := range groups {
-		for _, d := range gr.docs {
-			act := decide(existing[i][d.ID], d)
-			if act == actionSkip {
-				skipped++
-				continue
-			}
-			g.Go(func() error {
-				res, err := s.writeCost(gctx, d, act)
-				mu.Lock()
-				defer mu.Unlock()
-				st.Add(res)
-				if err != nil {
-					return fmt.Errorf("upsert cost %s in %s (%s line %d): %w", d.ID, d.PK, d.File, d.Line, mapError(err))
-				}
-				return nil
-			})
-		}
-	}
-	err = g.Wait()
-	st.Skipped += skipped
-	return st, err
+	return s.NewCostWriter().Write(ctx, docs)
 }
 
-// lookup returns id, contentHash and generation of the documents among ids
-// that exist in partition pk.
-func (s *Cosmos) lookup(ctx context.Context, pk string, ids []string) ([]*stored, float32, error) {
-	const q = "SELECT c.id, c.contentHash, c.generation FROM c WHERE c.pk = @pk AND ARRAY_CONTAINS(@ids, c.id)"
-	var out []*stored
-	rc, err := s.query(ctx, s.costs, pk, q, []azcosmos.QueryParameter{
-		{Name: "@pk", Value: pk},
-		{Name: "@ids", Value: ids},
-	}, func(b []byte) error {
-		r := &stored{}
-		if err := json.Unmarshal(b, r); err != nil {
-			return err
-		}
-		out = append(out, r)
-		return nil
-	})
-	return out, rc, err
+// ListDay returns the summaries of the documents of one day of scope and
+// metric, in no particular order.
+func (s *Cosmos) ListDay(ctx context.Context, scope, metric, date string) ([]CostSummary, error) {
+	return listDay(ctx, s, scope, metric, date)
 }
 
-// writeCost performs act for d and reports it in the returned stats.
-func (s *Cosmos) writeCost(ctx context.Context, d *Cost, act action) (WriteStats, error) {
-	var st WriteStats
-	pk := azcosmos.NewPartitionKeyString(d.PK)
-	if act == actionPatch {
-		var ops azcosmos.PatchOperations
-		ops.AppendSet("/generation", d.Generation)
-		ops.AppendSet("/windowId", d.WindowID)
-		ops.AppendSet("/file", d.File)
-		ops.AppendSet("/line", d.Line)
-		resp, err := s.costs.PatchItem(ctx, pk, d.ID, ops, nil)
-		st.RequestCharge += float64(resp.RequestCharge)
-		if err == nil {
-			st.Patched++
-			return st, nil
-		}
-		if !isStatus(err, http.StatusNotFound) {
-			return st, err
-		}
-		// Swept since the look-up: write it whole.
-	}
-	b, err := json.Marshal(d)
-	if err != nil {
-		return st, err
-	}
-	resp, err := s.costs.UpsertItem(ctx, pk, b, nil)
-	st.RequestCharge += float64(resp.RequestCharge)
-	if err != nil {
-		return st, err
-	}
-	st.Written++
-	return st, nil
-}
-
-// SweepWindow deletes the cost documents of the given days of scope and
-// metric whose generation is not keep, and returns how many it deleted.
-// Each day is one single-partition query and a delete per document, with
-// bounded concurrency. A document already gone counts as deleted by whoever
-// deleted it, not by this call.
-//
-// Newer generations are deleted too: keep must be the newest generation of
-// those days, which the caller checks in the ledger before it sweeps.
-func (s *Cosmos) SweepWindow(ctx context.Context, scope, metric string, dates []string, keep int64) (int, error) {
-	const q = "SELECT c.id FROM c WHERE c.pk = @pk AND c.generation != @keep"
-	var (
-		mu      sync.Mutex
-		deleted int
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.concurrency)
-	for _, date := range uniqueDates(dates) {
-		pk := CostPK(scope, metric, date)
-		var ids []string
-		_, err := s.query(gctx, s.costs, pk, q, []azcosmos.QueryParameter{
-			{Name: "@pk", Value: pk},
-			{Name: "@keep", Value: keep},
-		}, func(b []byte) error {
-			var r stored
-			if err := json.Unmarshal(b, &r); err != nil {
-				return err
-			}
-			ids = append(ids, r.ID)
-			return nil
-		})
-		if err != nil {
-			if werr := g.Wait(); werr != nil {
-				return deleted, werr
-			}
-			return deleted, fmt.Errorf("sweep %s: %w", pk, mapError(err))
-		}
-		for _, id := range ids {
-			g.Go(func() error {
-				_, err := s.costs.DeleteItem(gctx, azcosmos.NewPartitionKeyString(pk), id, nil)
-				if isStatus(err, http.StatusNotFound) {
-					return nil
-				}
-				if err != nil {
-					return fmt.Errorf("sweep %s: delete %s: %w", pk, id, mapError(err))
-				}
-				mu.Lock()
-				deleted++
-				mu.Unlock()
-				return nil
-			})
-		}
-	}
-	err := g.Wait()
-	return deleted, err
+// SweepDay deletes the cost documents of one day of scope and metric that a
+// generation older than gen wrote and whose ids keep does not hold, and
+// returns how many it deleted: once every part of generation gen is in,
+// keep is the set of ids its report has for that day. Documents of gen and
+// of newer generations are left alone. It reads the day once (one paged
+// query) and deletes in transactional batches of up to 100, with bounded
+// concurrency; a document already gone is not counted.
+func (s *Cosmos) SweepDay(ctx context.Context, scope, metric, date string, gen int64, keep IDSet) (int, error) {
+	return sweepDay(ctx, s, scope, metric, date, gen, keep)
 }
 
 // CountWindow returns the rows and exact billed totals of the given days of
@@ -346,73 +169,115 @@ func (s *Cosmos) SweepWindow(ctx context.Context, scope, metric string, dates []
 // and sums them in decimal arithmetic: Cosmos DB numbers are float64 and no
 // SUM in SQL would be exact. Days without documents are left out.
 func (s *Cosmos) CountWindow(ctx context.Context, scope, metric string, dates []string) ([]DayTotal, error) {
-	const q = "SELECT c.billingCurrency, c.billedCostExact FROM c WHERE c.pk = @pk"
-	days := uniqueDates(dates)
-	tallies := make([]*tally, len(days))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.concurrency)
-	for i, date := range days {
-		g.Go(func() error {
-			pk := CostPK(scope, metric, date)
-			t := newTally(date)
-			_, err := s.query(gctx, s.costs, pk, q, []azcosmos.QueryParameter{{Name: "@pk", Value: pk}}, func(b []byte) error {
-				var a amount
-				if err := json.Unmarshal(b, &a); err != nil {
-					return err
-				}
-				return t.add(a)
-			})
-			if err != nil {
-				return fmt.Errorf("count %s: %w", pk, mapError(err))
+	return countWindow(ctx, s, scope, metric, dates)
+}
+
+func (s *Cosmos) limit() int { return s.concurrency }
+
+// summaryQuery reads the summaries of one partition. Every query of the
+// costs container has this shape, so its indexing policy needs only /pk/?
+// (see CostsIndexingPolicy). The WHERE clause repeats the partition key
+// because the emulator ignores the partition key option.
+const summaryQuery = "SELECT c.id, c.contentHash, c.generation, c.billingCurrency, c.billedCostExact FROM c WHERE c.pk = @pk"
+
+func (s *Cosmos) listCosts(ctx context.Context, pk string, each func(*CostSummary) error) (float64, error) {
+	var c CostSummary
+	rc, err := s.query(ctx, s.costs, pk, summaryQuery, []azcosmos.QueryParameter{{Name: "@pk", Value: pk}}, scanPageSize, func(b []byte) error {
+		c = CostSummary{}
+		if err := json.Unmarshal(b, &c); err != nil {
+			return err
+		}
+		return each(&c)
+	})
+	return rc, mapError(err)
+}
+
+// upsertCosts writes docs in one transactional batch. Every operation's
+// status is checked: the emulator answers 200 for a batch whose operations
+// failed.
+func (s *Cosmos) upsertCosts(ctx context.Context, pk string, docs []encoded) (float64, error) {
+	key := azcosmos.NewPartitionKeyString(pk)
+	var rc float64
+	err := retryUnavailable(ctx, func() error {
+		b := s.costs.NewTransactionalBatch(key)
+		for _, d := range docs {
+			b.UpsertItem(d.body, nil)
+		}
+		resp, err := s.costs.ExecuteTransactionalBatch(ctx, b, nil)
+		rc += float64(resp.RequestCharge)
+		if err != nil {
+			return err
+		}
+		for i, r := range resp.OperationResults {
+			if r.StatusCode >= 300 && i < len(docs) {
+				d := docs[i].doc
+				return fmt.Errorf("cost %s (%s line %d): batch operation answered %d", d.ID, d.File, d.Line, r.StatusCode)
 			}
-			tallies[i] = t
-			return nil
+		}
+		if len(resp.OperationResults) != len(docs) {
+			return fmt.Errorf("batch of %d answered %d results", len(docs), len(resp.OperationResults))
+		}
+		return nil
+	})
+	return rc, mapError(err)
+}
+
+// deleteCosts deletes ids in one transactional batch; when the batch fails
+// (an id was already deleted: a batch is all or nothing) it deletes them one
+// by one and ignores those already gone.
+func (s *Cosmos) deleteCosts(ctx context.Context, pk string, ids []string) (int, float64, error) {
+	key := azcosmos.NewPartitionKeyString(pk)
+	var rc float64
+	ok := false
+	err := retryUnavailable(ctx, func() error {
+		b := s.costs.NewTransactionalBatch(key)
+		for _, id := range ids {
+			b.DeleteItem(id, nil)
+		}
+		resp, err := s.costs.ExecuteTransactionalBatch(ctx, b, nil)
+		rc += float64(resp.RequestCharge)
+		if err != nil {
+			return err
+		}
+		ok = resp.Success && len(resp.OperationResults) == len(ids)
+		for _, r := range resp.OperationResults {
+			ok = ok && r.StatusCode < 300
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, rc, mapError(err)
+	}
+	if ok {
+		return len(ids), rc, nil
+	}
+	deleted := 0
+	for _, id := range ids {
+		err := retryUnavailable(ctx, func() error {
+			resp, err := s.costs.DeleteItem(ctx, key, id, nil)
+			rc += float64(resp.RequestCharge)
+			return err
 		})
+		switch {
+		case err == nil:
+			deleted++
+		case !isStatus(err, http.StatusNotFound):
+			return deleted, rc, fmt.Errorf("delete %s: %w", id, mapError(err))
+		}
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	var out []DayTotal
-	for _, t := range tallies {
-		out = append(out, t.result()...)
-	}
-	return out, nil
+	return deleted, rc, nil
 }
 
 // GetWindow returns the window id of scope with its ETag, or ErrNotFound.
 func (s *Cosmos) GetWindow(ctx context.Context, scope, id string) (*Window, error) {
-	resp, err := s.ledger.ReadItem(ctx, azcosmos.NewPartitionKeyString(LedgerPK(scope)), id, nil)
-	if err != nil {
-		return nil, fmt.Errorf("get window %s: %w", id, mapError(err))
-	}
-	w := &Window{}
-	if err := json.Unmarshal(resp.Value, w); err != nil {
-		return nil, fmt.Errorf("get window %s: %w", id, err)
-	}
-	if w.Kind != KindWindow {
-		return nil, fmt.Errorf("get window %s: document is of kind %q", id, w.Kind)
-	}
-	w.ETag = resp.ETag
-	return w, nil
+	return getWindow(ctx, s, scope, id)
 }
 
 // CreateWindow stores a new window and sets w.ETag; it returns ErrConflict
 // when the window exists. It sets ID (when empty), PK, Kind, CreatedAt (when
 // zero) and UpdatedAt, lower-cases Scope and keeps the latest errors.
 func (s *Cosmos) CreateWindow(ctx context.Context, w *Window) error {
-	if err := prepareWindow(w, time.Now().UTC(), true); err != nil {
-		return fmt.Errorf("create window: %w", err)
-	}
-	b, err := json.Marshal(w)
-	if err != nil {
-		return fmt.Errorf("create window %s: %w", w.ID, err)
-	}
-	resp, err := s.ledger.CreateItem(ctx, azcosmos.NewPartitionKeyString(w.PK), b, nil)
-	if err != nil {
-		return fmt.Errorf("create window %s: %w", w.ID, mapError(err))
-	}
-	w.ETag = resp.ETag
-	return nil
+	return createWindow(ctx, s, w)
 }
 
 // ReplaceWindow replaces the window on the condition that w.ETag is still
@@ -420,23 +285,45 @@ func (s *Cosmos) CreateWindow(ctx context.Context, w *Window) error {
 // first it returns ErrPrecondition: read it again, reapply the change and
 // retry. It sets UpdatedAt.
 func (s *Cosmos) ReplaceWindow(ctx context.Context, w *Window) error {
-	if w.ETag == "" {
-		return fmt.Errorf("replace window %s: no etag", w.ID)
-	}
-	if err := prepareWindow(w, time.Now().UTC(), false); err != nil {
-		return fmt.Errorf("replace window: %w", err)
-	}
-	b, err := json.Marshal(w)
+	return replaceWindow(ctx, s, w)
+}
+
+// GetPart returns the part checkpoint id of scope with its ETag, or
+// ErrNotFound.
+func (s *Cosmos) GetPart(ctx context.Context, scope, id string) (*Part, error) {
+	return getPart(ctx, s, scope, id)
+}
+
+// PutPart creates the part checkpoint p when p.ETag is empty (ErrConflict
+// when it exists), else replaces it on the condition that p.ETag is current
+// (ErrPrecondition when someone else wrote it first), and sets p.ETag. It
+// sets ID, PK, Kind, CreatedAt and UpdatedAt and lower-cases Scope.
+func (s *Cosmos) PutPart(ctx context.Context, p *Part) error {
+	return putPart(ctx, s, p)
+}
+
+func (s *Cosmos) readLedger(ctx context.Context, pk, id string) ([]byte, azcore.ETag, error) {
+	resp, err := s.ledger.ReadItem(ctx, azcosmos.NewPartitionKeyString(pk), id, nil)
 	if err != nil {
-		return fmt.Errorf("replace window %s: %w", w.ID, err)
+		return nil, "", mapError(err)
 	}
-	etag := w.ETag
-	resp, err := s.ledger.ReplaceItem(ctx, azcosmos.NewPartitionKeyString(w.PK), w.ID, b, &azcosmos.ItemOptions{IfMatchEtag: &etag})
+	return resp.Value, resp.ETag, nil
+}
+
+func (s *Cosmos) createLedger(ctx context.Context, pk string, doc []byte) (azcore.ETag, error) {
+	resp, err := s.ledger.CreateItem(ctx, azcosmos.NewPartitionKeyString(pk), doc, nil)
 	if err != nil {
-		return fmt.Errorf("replace window %s: %w", w.ID, mapError(err))
+		return "", mapError(err)
 	}
-	w.ETag = resp.ETag
-	return nil
+	return resp.ETag, nil
+}
+
+func (s *Cosmos) replaceLedger(ctx context.Context, pk, id string, doc []byte, etag azcore.ETag) (azcore.ETag, error) {
+	resp, err := s.ledger.ReplaceItem(ctx, azcosmos.NewPartitionKeyString(pk), id, doc, &azcosmos.ItemOptions{IfMatchEtag: &etag})
+	if err != nil {
+		return "", mapError(err)
+	}
+	return resp.ETag, nil
 }
 
 // PutQuarantine creates or replaces the quarantine entry of q's line. It
@@ -470,7 +357,7 @@ func (s *Cosmos) ListWindows(ctx context.Context, scope string) ([]Window, error
 		params = append(params, azcosmos.QueryParameter{Name: "@pk", Value: pk})
 	}
 	var out []Window
-	_, err := s.query(ctx, s.ledger, pk, q, params, func(b []byte) error {
+	_, err := s.query(ctx, s.ledger, pk, q, params, pageSize, func(b []byte) error {
 		var doc struct {
 			Window
 			ETag azcore.ETag `json:"_etag"`
@@ -490,27 +377,94 @@ func (s *Cosmos) ListWindows(ctx context.Context, scope string) ([]Window, error
 }
 
 // query runs q in partition pk (every partition when pk is empty), passes
-// each item to each, and returns the request charge.
-func (s *Cosmos) query(ctx context.Context, c *azcosmos.ContainerClient, pk, q string, params []azcosmos.QueryParameter, each func([]byte) error) (float32, error) {
+// each item to each, and returns the request charge. A page answered 503 is
+// asked again from the last continuation (see retryUnavailable), so each
+// sees every item once.
+func (s *Cosmos) query(ctx context.Context, c *azcosmos.ContainerClient, pk, q string, params []azcosmos.QueryParameter, pageHint int32, each func([]byte) error) (float64, error) {
 	key := azcosmos.NewPartitionKey()
 	if pk != "" {
 		key = azcosmos.NewPartitionKeyString(pk)
 	}
-	pager := c.NewQueryItemsPager(q, key, &azcosmos.QueryOptions{QueryParameters: params, PageSizeHint: pageSize})
-	var rc float32
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		rc += page.RequestCharge
-		if err != nil {
-			return rc, err
-		}
-		for _, item := range page.Items {
-			if err := each(item); err != nil {
-				return rc, fmt.Errorf("decode query result: %w", err)
+	var (
+		rc   float64
+		cont *string
+	)
+	err := retryUnavailable(ctx, func() error {
+		pager := c.NewQueryItemsPager(q, key, &azcosmos.QueryOptions{QueryParameters: params, PageSizeHint: pageHint, ContinuationToken: cont})
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			rc += float64(page.RequestCharge)
+			if err != nil {
+				return err
 			}
+			for _, item := range page.Items {
+				if err := each(item); err != nil {
+					return fmt.Errorf("decode query result: %w", err)
+				}
+			}
+			if page.ContinuationToken == nil || *page.ContinuationToken == "" {
+				return nil
+			}
+			cont = page.ContinuationToken
+		}
+		return nil
+	})
+	return rc, err
+}
+
+// Bounds of the store's own retries of 503 Service Unavailable.
+const (
+	unavailableRetries = 4
+	maxUnavailableWait = 10 * time.Second
+)
+
+// retryUnavailable runs op, and again after a wait when Cosmos DB answers
+// 503, at most unavailableRetries more times. The wait is the service's
+// x-ms-retry-after-ms when it sends one (at most 10 s), else 0.5, 1, 2, 4 s.
+// The SDK retries 429s itself but not the 503s of a single write region;
+// every operation retried here is idempotent (upserts, deletes, reads).
+func retryUnavailable(ctx context.Context, op func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := op()
+		if err == nil || attempt == unavailableRetries || !isStatus(err, http.StatusServiceUnavailable) {
+			return err
+		}
+		wait, ok := RetryAfter(err)
+		if !ok || wait <= 0 {
+			wait = time.Duration(1<<attempt) * 500 * time.Millisecond
+		}
+		t := time.NewTimer(min(wait, maxUnavailableWait))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (while waiting to retry after: %w)", ctx.Err(), err)
+		case <-t.C:
 		}
 	}
-	return rc, nil
+}
+
+// RetryAfter reports how long Cosmos DB asked the caller to wait, when err
+// is a throttle (429) or an unavailable service (503) that the SDK and the
+// store gave up retrying: the caller should come back after that delay (a
+// queue message with a visibility delay) instead of failing. It reads
+// x-ms-retry-after-ms, then Retry-After in seconds; a 429 or 503 without
+// either reports 0 and true.
+func RetryAfter(err error) (time.Duration, bool) {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) || (re.StatusCode != http.StatusTooManyRequests && re.StatusCode != http.StatusServiceUnavailable) {
+		return 0, false
+	}
+	if re.RawResponse == nil {
+		return 0, true
+	}
+	h := re.RawResponse.Header
+	if v, err := strconv.ParseFloat(h.Get("x-ms-retry-after-ms"), 64); err == nil && v >= 0 {
+		return time.Duration(v * float64(time.Millisecond)), true
+	}
+	if v, err := strconv.Atoi(h.Get("Retry-After")); err == nil && v >= 0 {
+		return time.Duration(v) * time.Second, true
+	}
+	return 0, true
 }
 
 // isStatus reports whether err is a Cosmos response with the given status.
@@ -530,7 +484,7 @@ func (s *Cosmos) ListQuarantine(ctx context.Context, scope, windowID string) ([]
 		params = append(params, azcosmos.QueryParameter{Name: "@window", Value: windowID})
 	}
 	var out []Quarantine
-	_, err := s.query(ctx, s.ledger, pk, q, params, func(b []byte) error {
+	_, err := s.query(ctx, s.ledger, pk, q, params, pageSize, func(b []byte) error {
 		var e Quarantine
 		if err := json.Unmarshal(b, &e); err != nil {
 			return err

@@ -1,17 +1,13 @@
 package store_test
 
 import (
-	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,37 +17,16 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
-	"github.com/costsync/costsync/internal/localstack"
 	"github.com/costsync/costsync/shared/costcsv"
 	"github.com/costsync/costsync/shared/store"
 	"github.com/costsync/costsync/shared/store/storetest"
 	"github.com/shopspring/decimal"
 )
 
-// envEndpoint names a running emulator or account (e.g.
-// https://127.0.0.1:8081/, its certificate trusted through SSL_CERT_FILE)
-// to test against instead of the local stack's emulator.
-const envEndpoint = "COSTSYNC_TEST_COSMOS_ENDPOINT"
-
-// cosmosEnv is where the tests find Cosmos DB.
-type cosmosEnv struct {
-	endpoint  string
-	transport policy.Transporter // nil: the default, trusting SSL_CERT_FILE
-}
-
-// runID makes database names unique per test process.
-var runID = func() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}()
-
-var dbSeq atomic.Int64
-
 func TestCosmos(t *testing.T) {
-	env := newCosmosEnv(t)
+	env := storetest.StartEnv(t)
 	storetest.Run(t, func(t *testing.T) storetest.Store {
-		return newTestCosmos(t, env, nil)
+		return storetest.NewCosmos(t, env, nil)
 	})
 }
 
@@ -59,42 +34,67 @@ func TestCosmos(t *testing.T) {
 // retried by the SDK (after the delay the service asks for), once per
 // request: the store adds no loop of its own.
 func TestCosmosThrottleRetried(t *testing.T) {
-	env := newCosmosEnv(t)
-	th := &throttle{retryAfter: 20 * time.Millisecond}
-	s := newTestCosmos(t, env, th)
-	docs := fixtureCosts(40, 1)
+	env := storetest.StartEnv(t)
+	th := &injector{status: http.StatusTooManyRequests, retryAfter: 20 * time.Millisecond}
+	s := storetest.NewCosmos(t, env, nil, th)
+	docs := fixtureCosts(240, 1) // 3 days: 3 batches of 80
 	st, err := s.UpsertCosts(t.Context(), docs)
 	if err != nil {
-		t.Fatalf("UpsertCosts with one 429 per write: %v", err)
+		t.Fatalf("UpsertCosts with one 429 per write request: %v", err)
 	}
-	if st.Written != 40 {
-		t.Errorf("stats %+v, want 40 written", st)
+	if st.Written != 240 {
+		t.Errorf("stats %+v, want 240 written", st)
 	}
-	if got := th.injected.Load(); got != 40 {
-		t.Errorf("429s injected = %d, want one per write (40)", got)
+	if got := th.injected.Load(); got != 3 {
+		t.Errorf("429s injected = %d, want one per batch (3)", got)
 	}
-	if got := th.attempts.Load(); got != 80 {
-		t.Errorf("write attempts = %d, want 80 (each write once throttled, once retried)", got)
+	if got := th.attempts.Load(); got != 6 {
+		t.Errorf("write attempts = %d, want 6 (each batch once throttled, once retried)", got)
+	}
+}
+
+// TestCosmosUnavailableRetried checks that a 503, which the SDK does not
+// retry for an account with one write region, is retried by the store after
+// the x-ms-retry-after-ms the service sends.
+func TestCosmosUnavailableRetried(t *testing.T) {
+	env := storetest.StartEnv(t)
+	un := &injector{status: http.StatusServiceUnavailable, retryAfter: 50 * time.Millisecond}
+	s := storetest.NewCosmos(t, env, nil, un)
+	st, err := s.UpsertCosts(t.Context(), fixtureCosts(30, 1))
+	if err != nil {
+		t.Fatalf("UpsertCosts with one 503 per write request: %v", err)
+	}
+	if st.Written != 30 || un.injected.Load() != 3 || un.attempts.Load() != 6 {
+		t.Errorf("stats %+v after %d injected 503s and %d attempts, want 30 written, 3 and 6", st, un.injected.Load(), un.attempts.Load())
+	}
+	// A sweep's deletes go through the same retry.
+	n, err := s.SweepDay(t.Context(), "/subscriptions/s", "ActualCost", "2026-09-01", 2, store.IDSet{})
+	if err != nil || n != 10 {
+		t.Errorf("SweepDay under 503s = %d, %v; want 10", n, err)
 	}
 }
 
 // TestCosmosThrottleTooLong checks that a 429 asking for a longer wait than
-// the retry cap comes back at once, so that the caller can re-enqueue.
+// the retry cap comes back at once with the wait, so that the caller can
+// re-enqueue.
 func TestCosmosThrottleTooLong(t *testing.T) {
-	env := newCosmosEnv(t)
-	th := &throttle{retryAfter: time.Minute, always: true}
-	s := newTestCosmos(t, env, th)
+	env := storetest.StartEnv(t)
+	th := &injector{status: http.StatusTooManyRequests, retryAfter: time.Minute, always: true}
+	s := storetest.NewCosmos(t, env, nil, th)
 	start := time.Now()
 	_, err := s.UpsertCosts(t.Context(), fixtureCosts(3, 1))
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) || re.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("UpsertCosts under a one-minute 429: %v, want the 429", err)
 	}
+	if wait, ok := store.RetryAfter(err); !ok || wait != time.Minute {
+		t.Errorf("RetryAfter = %s, %v; want 1m0s, true", wait, ok)
+	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("UpsertCosts took %s to give up", d)
 	}
 	if a, i := th.attempts.Load(), th.injected.Load(); a != i || a > 3 {
-		t.Errorf("attempts %d, injected %d: want one attempt per write, none retried", a, i)
+		t.Errorf("attempts %d, injected %d: want one attempt per batch, none retried", a, i)
 	}
 }
 
@@ -105,7 +105,7 @@ func TestCosmosNoNetworkAtConstruction(t *testing.T) {
 		calls.Add(1)
 		return nil, errors.New("no network in this test")
 	})
-	_, err := store.NewCosmos("https://127.0.0.1:1/", fakeCredential{}, &store.CosmosOptions{
+	_, err := store.NewCosmos("https://127.0.0.1:1/", storetest.Credential{}, &store.CosmosOptions{
 		ClientOptions: &azcosmos.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: tr}},
 	})
 	if err != nil {
@@ -114,76 +114,6 @@ func TestCosmosNoNetworkAtConstruction(t *testing.T) {
 	if n := calls.Load(); n != 0 {
 		t.Errorf("NewCosmos made %d requests, want none", n)
 	}
-}
-
-// TestCosmosPatchOfSweptDocument checks that a document deleted between the
-// look-up and its generation patch is written whole.
-func TestCosmosPatchOfSweptDocument(t *testing.T) {
-	env := newCosmosEnv(t)
-	var gone atomic.Int64
-	s := newTestCosmos(t, env, policyFunc(func(req *policy.Request) (*http.Response, error) {
-		if req.Raw().Method != http.MethodPatch {
-			return req.Next()
-		}
-		gone.Add(1)
-		return &http.Response{
-			StatusCode: http.StatusNotFound,
-			Status:     "404 Not Found",
-			Header:     http.Header{"Content-Type": {"application/json"}},
-			Body:       io.NopCloser(strings.NewReader(`{"code":"NotFound","message":"injected"}`)),
-			Request:    req.Raw(),
-		}, nil
-	}))
-	if _, err := s.UpsertCosts(t.Context(), fixtureCosts(6, 1)); err != nil {
-		t.Fatal(err)
-	}
-	st, err := s.UpsertCosts(t.Context(), fixtureCosts(6, 2))
-	if err != nil {
-		t.Fatalf("UpsertCosts of generation 2 with every patch answered 404: %v", err)
-	}
-	if st.Written != 6 || st.Patched != 0 || gone.Load() != 6 {
-		t.Errorf("stats %+v after %d failed patches, want 6 written", st, gone.Load())
-	}
-	n, err := s.SweepWindow(t.Context(), "/subscriptions/s", "ActualCost", []string{"2026-09-01", "2026-09-02", "2026-09-03"}, 2)
-	if err != nil || n != 0 {
-		t.Errorf("SweepWindow = %d, %v; want 0 (every document is of generation 2)", n, err)
-	}
-}
-
-// newTestCosmos returns a provisioned store in a database of its own, with
-// the extra policy (if any) per retry, and drops the database at the end.
-func newTestCosmos(t testing.TB, env cosmosEnv, extra policy.Policy) *store.Cosmos {
-	t.Helper()
-	db := fmt.Sprintf("costsync-test-%s-%d", runID, dbSeq.Add(1))
-	co := &azcosmos.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: env.transport}}
-	if extra != nil {
-		co.PerRetryPolicies = []policy.Policy{extra}
-	}
-	s, err := store.NewCosmos(env.endpoint, fakeCredential{}, &store.CosmosOptions{
-		Database:       db,
-		ClientOptions:  co,
-		EmulatorCompat: true,
-	})
-	if err != nil {
-		t.Fatalf("NewCosmos: %v", err)
-	}
-	if err := s.Provision(t.Context()); err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := azcosmos.NewClient(env.endpoint, fakeCredential{}, &azcosmos.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: env.transport}})
-		if err != nil {
-			t.Errorf("drop database %s: %v", db, err)
-			return
-		}
-		d, _ := c.NewDatabase(db)
-		if _, err := d.Delete(ctx, nil); err != nil {
-			t.Errorf("drop database %s: %v", db, err)
-		}
-	})
-	return s
 }
 
 func fixtureCosts(n int, gen int64) []store.Cost {
@@ -203,35 +133,11 @@ func fixtureCosts(n int, gen int64) []store.Cost {
 	return out
 }
 
-// newCosmosEnv finds Cosmos DB: the endpoint from the environment (a real
-// account, say), or the emulator of the local stack started for this test,
-// which skips locally and fails under CI when its npm packages are missing.
-func newCosmosEnv(t testing.TB) cosmosEnv {
-	t.Helper()
-	if ep := os.Getenv(envEndpoint); ep != "" {
-		return cosmosEnv{endpoint: ep}
-	}
-	st := localstack.StartT(t, localstack.Options{Components: localstack.Components{Cosmos: true}})
-	return cosmosEnv{endpoint: st.CosmosURL, transport: st.Transport()}
-}
-
-// fakeCredential hands out a JWT-shaped token; the emulator checks none.
-type fakeCredential struct{}
-
-func (fakeCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	enc := base64.RawURLEncoding
-	exp := time.Now().Add(time.Hour)
-	claims, _ := json.Marshal(map[string]any{
-		"aud": "https://127.0.0.1", "iss": "https://sts.windows.net/00000000-0000-0000-0000-000000000000/",
-		"iat": time.Now().Unix(), "nbf": time.Now().Unix(), "exp": exp.Unix(),
-	})
-	tok := enc.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc.EncodeToString(claims) + ".sig"
-	return azcore.AccessToken{Token: tok, ExpiresOn: exp}, nil
-}
-
-// throttle answers 429 to document writes: once per distinct request (by
+// injector answers write requests of documents (single writes and batches)
+// with status and x-ms-retry-after-ms: once per distinct request (by
 // method, path and body) or, with always, every time.
-type throttle struct {
+type injector struct {
+	status     int
 	retryAfter time.Duration
 	always     bool
 
@@ -241,14 +147,14 @@ type throttle struct {
 	injected atomic.Int64
 }
 
-func (th *throttle) Do(req *policy.Request) (*http.Response, error) {
+func (in *injector) Do(req *policy.Request) (*http.Response, error) {
 	raw := req.Raw()
 	query := strings.HasPrefix(raw.Header.Get("Content-Type"), "application/query+json")
-	write := raw.Method == http.MethodPost && !query || raw.Method == http.MethodPatch
+	write := raw.Method == http.MethodPost && !query || raw.Method == http.MethodPatch || raw.Method == http.MethodDelete
 	if !write || !strings.Contains(raw.URL.Path, "/docs") {
 		return req.Next()
 	}
-	th.attempts.Add(1)
+	in.attempts.Add(1)
 	var body []byte
 	if req.Body() != nil {
 		b, err := io.ReadAll(req.Body())
@@ -262,25 +168,25 @@ func (th *throttle) Do(req *policy.Request) (*http.Response, error) {
 	}
 	sum := sha256.Sum256(body)
 	key := raw.Method + " " + raw.URL.Path + " " + hex.EncodeToString(sum[:])
-	th.mu.Lock()
-	if th.seen == nil {
-		th.seen = map[string]bool{}
+	in.mu.Lock()
+	if in.seen == nil {
+		in.seen = map[string]bool{}
 	}
-	first := !th.seen[key]
-	th.seen[key] = true
-	th.mu.Unlock()
-	if !first && !th.always {
+	first := !in.seen[key]
+	in.seen[key] = true
+	in.mu.Unlock()
+	if !first && !in.always {
 		return req.Next()
 	}
-	th.injected.Add(1)
+	in.injected.Add(1)
 	h := http.Header{}
-	h.Set("x-ms-retry-after-ms", fmt.Sprint(th.retryAfter.Milliseconds()))
+	h.Set("x-ms-retry-after-ms", fmt.Sprint(in.retryAfter.Milliseconds()))
 	h.Set("Content-Type", "application/json")
 	return &http.Response{
-		StatusCode: http.StatusTooManyRequests,
-		Status:     "429 Too Many Requests",
+		StatusCode: in.status,
+		Status:     fmt.Sprintf("%d %s", in.status, http.StatusText(in.status)),
 		Header:     h,
-		Body:       io.NopCloser(strings.NewReader(`{"code":"TooManyRequests","message":"injected"}`)),
+		Body:       io.NopCloser(strings.NewReader(`{"code":"injected","message":"injected"}`)),
 		Request:    raw,
 	}, nil
 }
@@ -293,18 +199,16 @@ type transporterFunc func(*http.Request) (*http.Response, error)
 
 func (f transporterFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
 
-// TestCosmosCompatBatch checks the second emulator work-around: a
-// transactional batch goes through (the store itself uses none today).
+// TestCosmosCompatBatch checks the second emulator work-around on its own:
+// a transactional batch goes through.
 func TestCosmosCompatBatch(t *testing.T) {
-	env := newCosmosEnv(t)
-	s := newTestCosmos(t, env, nil)
+	s := storetest.NewCosmos(t, storetest.StartEnv(t), nil)
 	docs := fixtureCosts(3, 1)
 	c, err := store.CosmosClient(s).NewContainer(s.Database(), store.CostsContainer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pk := docs[0].PK
-	b := c.NewTransactionalBatch(azcosmos.NewPartitionKeyString(pk))
+	b := c.NewTransactionalBatch(azcosmos.NewPartitionKeyString(docs[0].PK))
 	for i := range 2 {
 		d := docs[0]
 		d.ID = fmt.Sprintf("batch-%d", i)

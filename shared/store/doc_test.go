@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +68,7 @@ func TestDocumentShapes(t *testing.T) {
 		From: "2026-03-01", To: "2026-03-31", State: store.StateIngesting,
 		OperationURL: "https://management.azure.com/providers/Microsoft.CostManagement/costDetailsOperationResults/1",
 		Attempts:     2, Throttles: 1, Generation: 1772424306000000, PartsTotal: 3, PartsDone: 1, Rows: 2,
+		PartsGeneration: 1772424306000000, PartsIn: []int{1},
 		Totals:      []store.CurrencyTotal{{Currency: "EUR", BilledCost: total}},
 		Days:        []store.DayTotal{{Date: "2026-03-01", Currency: "EUR", Rows: 2, BilledCost: total}},
 		Errors:      []string{"poll: 429 Too Many Requests"},
@@ -75,7 +79,13 @@ func TestDocumentShapes(t *testing.T) {
 		Scope: w.Scope, WindowID: wid, File: "cost-reports/sub/2026-03/part_1.csv", Line: 17,
 		Column: "CostInBillingCurrency", Reason: `not a number: "1,2"`, Generation: w.Generation,
 	}
+	p := store.Part{
+		ID: store.PartID(wid, w.Generation, 1), PK: w.PK, Kind: store.KindPart, Scope: w.Scope, WindowID: wid,
+		Generation: w.Generation, Index: 1, Blob: "cost-reports/sub/2026-03/part_1.csv", Line: 4001, Sent: 2001,
+		CreatedAt: at, UpdatedAt: at, ETag: `"not serialised"`,
+	}
 	for name, v := range map[string]any{
+		"part.json":       p,
 		"cost.json":       store.NewCost(rec, "/subscriptions/0B1F6471-1BF0-4DDA-AEC3-111122223333", "ActualCost", wid, w.Generation, "cost-reports/sub/2026-03/part_1.csv"),
 		"window.json":     w,
 		"quarantine.json": q,
@@ -136,13 +146,22 @@ func TestIndexingPolicies(t *testing.T) {
 	if !excluded["/*"] {
 		t.Error("costs policy does not exclude the root: /raw/*, /tags/* and /additionalInfo/* would be indexed")
 	}
-	included := map[string]bool{}
+	var included []string
 	for _, p := range c.IncludedPaths {
-		included[p.Path] = true
+		included = append(included, p.Path)
 	}
-	for _, p := range []string{"/pk/?", "/generation/?", "/windowId/?", "/scope/?", "/date/?"} {
-		if !included[p] {
-			t.Errorf("costs policy does not index %s", p)
-		}
+	// Every path the store's one query of the costs container filters on,
+	// and nothing else, is indexed: each indexed path costs request units
+	// on every write.
+	_, where, ok := strings.Cut(store.SummaryQuery, " WHERE ")
+	if !ok {
+		t.Fatalf("query %q has no WHERE clause", store.SummaryQuery)
+	}
+	var filtered []string
+	for _, m := range regexp.MustCompile(`c\.([A-Za-z_]+)`).FindAllStringSubmatch(where, -1) {
+		filtered = append(filtered, "/"+m[1]+"/?")
+	}
+	if fmt.Sprint(included) != fmt.Sprint(filtered) {
+		t.Errorf("costs policy indexes %v, the query filters on %v", included, filtered)
 	}
 }

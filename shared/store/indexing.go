@@ -5,36 +5,32 @@ import (
 )
 
 // CostsIndexingPolicy is the indexing policy of the costs container. It is
-// opt-in: the root path is excluded and only the paths the store's and the
-// status queries filter or order on are indexed.
+// opt-in: the root path is excluded and only /pk/? is indexed, because every
+// query the store makes of this container has one shape,
 //
-//   - /pk/? — every store query is pinned to one partition with
-//     "c.pk = @pk" (the emulator ignores the partition key option, so the
-//     WHERE clause repeats it).
-//   - /generation/? — the sweep: "c.generation != @keep" within a day.
-//   - /windowId/? — documents of one window within a day.
-//   - /scope/?, /metric/?, /date/? — coverage and freshness per scope and
-//     day across partitions.
+//	SELECT c.id, c.contentHash, c.generation, c.billingCurrency, c.billedCostExact
+//	FROM c WHERE c.pk = @pk
 //
-// id and _ts are indexed by Cosmos DB whatever the policy says, which covers
-// the "ARRAY_CONTAINS(@ids, c.id)" look-up UpsertCosts makes. Everything
-// else — the raw source columns under /raw/*, /tags/*, /additionalInfo/*,
-// the money and resource fields — is excluded by /*: a document has a
-// hundred or more properties, each indexed property costs request units on
-// every write, and the store never filters on them. Ad-hoc analysis of those
-// fields belongs in a downstream copy (Synapse Link, Fabric mirroring), not
-// in queries against the ingestion container.
+// (the writer's read of what is stored, the sweep, the count and the
+// verification all read one day's partition and filter in Go). The filter
+// on /pk repeats the partition key because the emulator ignores the
+// partition key option; projections need no index. id and _ts are indexed
+// by Cosmos DB whatever the policy says, and point reads and writes use no
+// index at all.
+//
+// Everything else — the raw source columns under /raw/*, /tags/*,
+// /additionalInfo/*, the money and resource fields, generation, windowId —
+// is excluded by /*: a document has a hundred or more properties, each
+// indexed property costs request units on every write, and the store never
+// filters on them. Ad-hoc analysis of those fields belongs in a downstream
+// copy (Synapse Link, Fabric mirroring) or a deliberate index change
+// (Cosmos DB re-indexes online), not in every ingestion write.
 func CostsIndexingPolicy() *azcosmos.IndexingPolicy {
 	return &azcosmos.IndexingPolicy{
 		Automatic:    true,
 		IndexingMode: azcosmos.IndexingModeConsistent,
 		IncludedPaths: []azcosmos.IncludedPath{
 			{Path: "/pk/?"},
-			{Path: "/generation/?"},
-			{Path: "/windowId/?"},
-			{Path: "/scope/?"},
-			{Path: "/metric/?"},
-			{Path: "/date/?"},
 		},
 		ExcludedPaths: []azcosmos.ExcludedPath{
 			{Path: "/*"},
@@ -47,7 +43,7 @@ func CostsIndexingPolicy() *azcosmos.IndexingPolicy {
 // ledger holds a few documents per window, read and written rarely, and its
 // queries select by kind, scope, state and time in ways the status pages
 // will keep adding to, so it indexes everything except the bulky arrays that
-// are never filtered on: /days/*, /totals/* and /errors/*.
+// are never filtered on: /days/*, /totals/*, /errors/* and /partsIn/*.
 func LedgerIndexingPolicy() *azcosmos.IndexingPolicy {
 	return &azcosmos.IndexingPolicy{
 		Automatic:    true,
@@ -59,6 +55,7 @@ func LedgerIndexingPolicy() *azcosmos.IndexingPolicy {
 			{Path: "/days/*"},
 			{Path: "/totals/*"},
 			{Path: "/errors/*"},
+			{Path: "/partsIn/*"},
 			{Path: `/"_etag"/?`},
 		},
 	}

@@ -11,6 +11,7 @@ import (
 const (
 	KindWindow     = "window"
 	KindQuarantine = "quarantine"
+	KindPart       = "part"
 )
 
 // WindowState is the state of a window in its state machine.
@@ -56,10 +57,22 @@ type Window struct {
 	Generation int64 `json:"generation"`
 	PartsTotal int   `json:"partsTotal"`
 	PartsDone  int   `json:"partsDone"`
-	Rows       int64 `json:"rows"`
+	// PartsGeneration is the generation whose ingestion PartsIn, Days,
+	// Rows and Quarantined count; it lags Generation while a newer report
+	// is requested but not yet landed.
+	PartsGeneration int64 `json:"partsGeneration,omitempty"`
+	// PartsIn are the indexes of the parts of PartsGeneration that are
+	// stored. The window is finished once it holds every part: recording a
+	// part is a conditional replace of this document, so however many
+	// parts finish at once, exactly one write completes the set.
+	PartsIn []int `json:"partsIn,omitempty"`
+	// Rows counts the source records of PartsIn.
+	Rows int64 `json:"rows"`
 	// Totals are the exact billed totals per billing currency.
 	Totals []CurrencyTotal `json:"totals"`
-	// Days are the rows and exact billed totals per day and currency.
+	// Days are the source rows and exact billed totals per day and currency
+	// of the parts in PartsIn: once the window is complete, those of the
+	// whole report, which the documents in Cosmos DB were checked against.
 	Days []DayTotal `json:"days"`
 	// Errors are the latest errors, oldest first, at most MaxWindowErrors.
 	Errors      []string  `json:"errors"`
@@ -128,4 +141,35 @@ type Quarantine struct {
 	Column     string `json:"column,omitempty"`
 	Reason     string `json:"reason"`
 	Generation int64  `json:"generation"`
+}
+
+// Part is the ledger document of one part of a window's report of one
+// generation: how far its ingestion got. Its id is [PartID]; writers
+// replace it with the ETag they read.
+type Part struct {
+	// ID, PK and Kind are set by the store.
+	ID         string `json:"id"`
+	PK         string `json:"pk"`
+	Kind       string `json:"kind"`
+	Scope      string `json:"scope"`
+	WindowID   string `json:"windowId"`
+	Generation int64  `json:"generation"`
+	Index      int    `json:"index"`
+	Blob       string `json:"blob"`
+	// Line is the last physical line of the part whose records are all
+	// stored and whose bad lines are quarantined: ingestion resumes after
+	// it.
+	Line int `json:"line"`
+	// Sent is the Line from which a continuation message was sent last;
+	// whoever raises it to Line sends the next one.
+	Sent int `json:"sent,omitempty"`
+	// Done is set once every record is stored and the part's ids are kept
+	// for the sweep.
+	Done      bool      `json:"done"`
+	Rows      int64     `json:"rows"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+
+	// ETag is the version read or written last; ReplacePart requires it.
+	ETag azcore.ETag `json:"-"`
 }

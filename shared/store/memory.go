@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 )
 
 // Memory is an in-memory store with the same behaviour as [Cosmos]: the
-// same keys, skip rules, ETags and errors. Documents are kept as JSON, so
-// what survives a round trip through Cosmos DB is what survives here. It is
-// safe for concurrent use. Its request charges are zero.
+// same keys, write rules, ETags and errors, through the same code (writer.go
+// and ledgerops.go) over a map instead of Cosmos DB. Documents are kept as
+// JSON, so what survives a round trip through Cosmos DB is what survives
+// here. It is safe for concurrent use. Its request charges are zero.
 type Memory struct {
 	mu     sync.Mutex
 	costs  map[string]map[string][]byte // pk → id → document
@@ -38,165 +38,176 @@ func NewMemory() *Memory {
 // Provision does nothing: the memory store needs no containers.
 func (m *Memory) Provision(ctx context.Context) error { return ctx.Err() }
 
-// UpsertCosts stores docs under the same rules as [Cosmos.UpsertCosts].
+// NewCostWriter returns a writer of cost documents; see [CostWriter].
+func (m *Memory) NewCostWriter() *CostWriter { return newCostWriter(m) }
+
+// UpsertCosts stores docs with a new [CostWriter], as [Cosmos.UpsertCosts].
 func (m *Memory) UpsertCosts(ctx context.Context, docs []Cost) (WriteStats, error) {
-	var st WriteStats
-	if err := ctx.Err(); err != nil {
-		return st, err
-	}
-	groups, err := groupCosts(docs)
-	if err != nil {
-		return st, fmt.Errorf("upsert costs: %w", err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, g := range groups {
-		part := m.costs[g.pk]
-		if part == nil {
-			part = map[string][]byte{}
-			m.costs[g.pk] = part
-		}
-		for _, d := range g.docs {
-			var cur *stored
-			if b, ok := part[d.ID]; ok {
-				cur = &stored{}
-				if err := json.Unmarshal(b, cur); err != nil {
-					return st, fmt.Errorf("upsert cost %s: %w", d.ID, err)
-				}
-			}
-			switch decide(cur, d) {
-			case actionSkip:
-				st.Skipped++
-				continue
-			case actionPatch:
-				var full Cost
-				if err := json.Unmarshal(part[d.ID], &full); err != nil {
-					return st, fmt.Errorf("upsert cost %s: %w", d.ID, err)
-				}
-				full.Generation, full.WindowID, full.File, full.Line = d.Generation, d.WindowID, d.File, d.Line
-				d = &full
-				st.Patched++
-			default:
-				st.Written++
-			}
-			b, err := json.Marshal(d)
-			if err != nil {
-				return st, fmt.Errorf("upsert cost %s: %w", d.ID, err)
-			}
-			part[d.ID] = b
-		}
-	}
-	return st, nil
+	return m.NewCostWriter().Write(ctx, docs)
 }
 
-// SweepWindow deletes the cost documents of the given days whose generation
-// is not keep, and returns how many it deleted. As with [Cosmos.SweepWindow],
-// keep must be the newest generation of those days.
-func (m *Memory) SweepWindow(ctx context.Context, scope, metric string, dates []string, keep int64) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for _, date := range uniqueDates(dates) {
-		part := m.costs[CostPK(scope, metric, date)]
-		for id, b := range part {
-			var cur stored
-			if err := json.Unmarshal(b, &cur); err != nil {
-				return n, fmt.Errorf("sweep %s: %w", id, err)
-			}
-			if cur.Generation != keep {
-				delete(part, id)
-				n++
-			}
-		}
-	}
-	return n, nil
+// ListDay returns the summaries of one day's documents, as [Cosmos.ListDay].
+func (m *Memory) ListDay(ctx context.Context, scope, metric, date string) ([]CostSummary, error) {
+	return listDay(ctx, m, scope, metric, date)
+}
+
+// SweepDay deletes what [Cosmos.SweepDay] deletes.
+func (m *Memory) SweepDay(ctx context.Context, scope, metric, date string, gen int64, keep IDSet) (int, error) {
+	return sweepDay(ctx, m, scope, metric, date, gen, keep)
 }
 
 // CountWindow returns the rows and exact billed totals of the given days,
 // per day and billing currency, summed from the stored documents.
 func (m *Memory) CountWindow(ctx context.Context, scope, metric string, dates []string) ([]DayTotal, error) {
+	return countWindow(ctx, m, scope, metric, dates)
+}
+
+func (m *Memory) limit() int { return 4 }
+
+func (m *Memory) listCosts(ctx context.Context, pk string, each func(*CostSummary) error) (float64, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return 0, err
+	}
+	m.mu.Lock()
+	docs := make([][]byte, 0, len(m.costs[pk]))
+	for _, b := range m.costs[pk] {
+		docs = append(docs, b)
+	}
+	m.mu.Unlock()
+	for _, b := range docs {
+		var c CostSummary
+		if err := json.Unmarshal(b, &c); err != nil {
+			return 0, fmt.Errorf("decode stored cost: %w", err)
+		}
+		if err := each(&c); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil
+}
+
+func (m *Memory) upsertCosts(ctx context.Context, pk string, docs []encoded) (float64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []DayTotal
-	for _, date := range uniqueDates(dates) {
-		t := newTally(date)
-		for _, b := range m.costs[CostPK(scope, metric, date)] {
-			var a amount
-			if err := json.Unmarshal(b, &a); err != nil {
-				return nil, fmt.Errorf("count %s: %w", date, err)
-			}
-			if err := t.add(a); err != nil {
-				return nil, fmt.Errorf("count window: %w", err)
-			}
-		}
-		out = append(out, t.result()...)
+	part := m.costs[pk]
+	if part == nil {
+		part = map[string][]byte{}
+		m.costs[pk] = part
 	}
-	return out, nil
+	for _, d := range docs {
+		part[d.doc.ID] = d.body
+	}
+	return 0, nil
+}
+
+func (m *Memory) deleteCosts(ctx context.Context, pk string, ids []string) (int, float64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if _, ok := m.costs[pk][id]; ok {
+			delete(m.costs[pk], id)
+			n++
+		}
+	}
+	return n, 0, nil
 }
 
 // GetWindow returns the window id of scope, or ErrNotFound.
 func (m *Memory) GetWindow(ctx context.Context, scope, id string) (*Window, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	it, ok := m.ledger[LedgerPK(scope)][id]
-	if !ok {
-		return nil, fmt.Errorf("get window %s: %w", id, ErrNotFound)
-	}
-	w := &Window{}
-	if err := json.Unmarshal(it.doc, w); err != nil || w.Kind != KindWindow {
-		return nil, fmt.Errorf("get window %s: not a window document (%v)", id, err)
-	}
-	w.ETag = it.etag
-	return w, nil
+	return getWindow(ctx, m, scope, id)
 }
 
 // CreateWindow stores a new window and sets w.ETag, or returns ErrConflict.
 func (m *Memory) CreateWindow(ctx context.Context, w *Window) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := prepareWindow(w, time.Now().UTC(), true); err != nil {
-		return fmt.Errorf("create window: %w", err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.ledger[w.PK][w.ID]; ok {
-		return fmt.Errorf("create window %s: %w", w.ID, ErrConflict)
-	}
-	return m.putLedger(w.PK, w.ID, w, &w.ETag)
+	return createWindow(ctx, m, w)
 }
 
 // ReplaceWindow replaces the window if w.ETag is still current and sets the
 // new w.ETag; otherwise it returns ErrPrecondition.
 func (m *Memory) ReplaceWindow(ctx context.Context, w *Window) error {
+	return replaceWindow(ctx, m, w)
+}
+
+// GetPart returns the part checkpoint id of scope, or ErrNotFound.
+func (m *Memory) GetPart(ctx context.Context, scope, id string) (*Part, error) {
+	return getPart(ctx, m, scope, id)
+}
+
+// PutPart creates or conditionally replaces p, as [Cosmos.PutPart].
+func (m *Memory) PutPart(ctx context.Context, p *Part) error {
+	return putPart(ctx, m, p)
+}
+
+func (m *Memory) readLedger(ctx context.Context, pk, id string) ([]byte, azcore.ETag, error) {
 	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if w.ETag == "" {
-		return fmt.Errorf("replace window %s: no etag", w.ID)
-	}
-	if err := prepareWindow(w, time.Now().UTC(), false); err != nil {
-		return fmt.Errorf("replace window: %w", err)
+		return nil, "", err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	it, ok := m.ledger[w.PK][w.ID]
+	it, ok := m.ledger[pk][id]
 	if !ok {
-		return fmt.Errorf("replace window %s: %w", w.ID, ErrNotFound)
+		return nil, "", ErrNotFound
 	}
-	if it.etag != w.ETag {
-		return fmt.Errorf("replace window %s: %w", w.ID, ErrPrecondition)
+	return it.doc, it.etag, nil
+}
+
+func (m *Memory) createLedger(ctx context.Context, pk string, doc []byte) (azcore.ETag, error) {
+	id, err := docID(doc)
+	if err != nil {
+		return "", err
 	}
-	return m.putLedger(w.PK, w.ID, w, &w.ETag)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.ledger[pk][id]; ok {
+		return "", ErrConflict
+	}
+	return m.putLedgerLocked(pk, id, doc), nil
+}
+
+func (m *Memory) replaceLedger(ctx context.Context, pk, id string, doc []byte, etag azcore.ETag) (azcore.ETag, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.ledger[pk][id]
+	switch {
+	case !ok:
+		return "", ErrNotFound
+	case it.etag != etag:
+		return "", ErrPrecondition
+	}
+	return m.putLedgerLocked(pk, id, doc), nil
+}
+
+// putLedgerLocked stores doc under a fresh ETag; m.mu must be held.
+func (m *Memory) putLedgerLocked(pk, id string, doc []byte) azcore.ETag {
+	m.seq++
+	it := memItem{doc: doc, etag: azcore.ETag(`"` + strconv.FormatUint(m.seq, 10) + `"`)}
+	part := m.ledger[pk]
+	if part == nil {
+		part = map[string]memItem{}
+		m.ledger[pk] = part
+	}
+	part[id] = it
+	return it.etag
+}
+
+func docID(doc []byte) (string, error) {
+	var d struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil || d.ID == "" {
+		return "", fmt.Errorf("ledger document without id: %v", err)
+	}
+	return d.ID, nil
 }
 
 // PutQuarantine creates or replaces the quarantine entry of q's line.
@@ -207,10 +218,14 @@ func (m *Memory) PutQuarantine(ctx context.Context, q Quarantine) error {
 	if err := prepareQuarantine(&q); err != nil {
 		return fmt.Errorf("put quarantine: %w", err)
 	}
+	b, err := json.Marshal(q)
+	if err != nil {
+		return fmt.Errorf("put quarantine %s: %w", q.ID, err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var etag azcore.ETag
-	return m.putLedger(q.PK, q.ID, q, &etag)
+	m.putLedgerLocked(q.PK, q.ID, b)
+	return nil
 }
 
 // ListWindows returns every window of scope, or of every scope when scope
@@ -240,24 +255,6 @@ func (m *Memory) ListWindows(ctx context.Context, scope string) ([]Window, error
 	}
 	sortWindows(out)
 	return out, nil
-}
-
-// putLedger stores v under a fresh ETag and reports it; m.mu must be held.
-func (m *Memory) putLedger(pk, id string, v any, etag *azcore.ETag) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("put %s: %w", id, err)
-	}
-	m.seq++
-	it := memItem{doc: b, etag: azcore.ETag(`"` + strconv.FormatUint(m.seq, 10) + `"`)}
-	part := m.ledger[pk]
-	if part == nil {
-		part = map[string]memItem{}
-		m.ledger[pk] = part
-	}
-	part[id] = it
-	*etag = it.etag
-	return nil
 }
 
 // ListQuarantine returns the quarantine entries of scope, of one window when

@@ -10,45 +10,35 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// stored is what UpsertCosts reads of a document that already exists.
-type stored struct {
-	ID          string `json:"id"`
-	ContentHash string `json:"contentHash"`
-	Generation  int64  `json:"generation"`
-}
-
-// action is what UpsertCosts does with one document.
+// action is what a CostWriter does with one document.
 type action int
 
 const (
 	actionWrite action = iota // write the whole document
-	actionPatch               // set generation, windowId, file and line
-	actionSkip                // nothing to write
+	actionSkip                // the same content is stored
+	actionStale               // a newer generation stored the id
 )
 
-// decide chooses the cheapest write that leaves the store as a full write of
-// doc would (except that a skipped document keeps the window, file and line
-// it was written with in the same generation):
+// decide chooses what to do with doc, given what is stored under its id
+// (old, when stored is true):
 //
-//   - no stored document, or different content: write it whole;
-//   - same content, same generation (a retried or resumed run): skip;
-//   - same content, another generation (a new run of unchanged data): patch
-//     the generation, so the sweep of the new run keeps the document, and
-//     the window, file and line, so that they name the latest source.
-//
-// The trade-off: a patch still costs about the request units of a replace
-// of the document (Cosmos DB rewrites it), but it sends a few bytes instead
-// of the whole document and leaves the indexed content alone. Only a same-
-// generation skip is free, which is the case that matters most: an
-// invocation killed mid-part and run again.
-func decide(cur *stored, doc *Cost) action {
+//   - nothing stored, or different content of the same or an older
+//     generation: write it whole;
+//   - a newer generation stored it: leave it, an older report must never
+//     overwrite a newer one;
+//   - the same content: skip it, whatever generation wrote it. The stored
+//     document keeps that generation, and the window, file and line it was
+//     written with; the sweep keeps it because the new run reports its id.
+func decide(old storedCost, stored bool, doc *Cost) action {
 	switch {
-	case cur == nil || cur.ContentHash != doc.ContentHash:
+	case !stored:
 		return actionWrite
-	case cur.Generation == doc.Generation:
+	case old.gen > doc.Generation:
+		return actionStale
+	case old.hash == KeyOf(doc.ContentHash):
 		return actionSkip
 	default:
-		return actionPatch
+		return actionWrite
 	}
 }
 
@@ -91,12 +81,6 @@ func groupCosts(docs []Cost) ([]group, error) {
 	return groups, nil
 }
 
-// amount is what CountWindow reads of each document.
-type amount struct {
-	BillingCurrency string `json:"billingCurrency"`
-	BilledCostExact string `json:"billedCostExact"`
-}
-
 // tally sums rows and exact billed cost per currency for one day.
 type tally struct {
 	date   string
@@ -107,7 +91,7 @@ func newTally(date string) *tally {
 	return &tally{date: date, totals: map[string]*DayTotal{}}
 }
 
-func (t *tally) add(a amount) error {
+func (t *tally) add(a *CostSummary) error {
 	v, err := decimal.NewFromString(a.BilledCostExact)
 	if err != nil {
 		return fmt.Errorf("billedCostExact %q on %s: %w", a.BilledCostExact, t.date, err)

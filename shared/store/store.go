@@ -16,12 +16,17 @@
 // escape them.
 //
 // Generations: every cost document carries the generation of the run that
-// wrote it, and [Cosmos.SweepWindow] deletes the documents of a day that
-// carry another generation. Two windows can cover the same day (the trailing
-// days and the closing month overlap), so a generation must be distinct
-// across every run that can write the same day, not only within one window;
-// the run's start time in Unix microseconds is a good choice. Cosmos DB
-// stores numbers as float64, so a generation must lie in [0, 2^53]
+// last changed its content. A run writes only new ids and changed content (a
+// [CostWriter] reads what is stored first), so re-ingesting an unchanged
+// report writes nothing and an unchanged line keeps the generation that
+// wrote it. Once every part of a run is in, [Cosmos.SweepDay] deletes, day
+// by day, the documents an older generation wrote whose ids the run did not
+// report. Documents of a newer generation are never overwritten nor swept by
+// an older one. Two windows can cover the same day (the trailing days and
+// the closing month overlap), so a generation must be distinct across every
+// run that can write the same day, not only within one window; the run's
+// start time in Unix milliseconds or microseconds is a good choice. Cosmos
+// DB stores numbers as float64, so a generation must lie in [0, 2^53]
 // ([MaxGeneration]); Unix nanoseconds do not fit.
 //
 // Databases and containers are created only by [Cosmos.Provision], an
@@ -31,6 +36,8 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -61,27 +68,28 @@ var (
 	ErrPrecondition = errors.New("precondition failed")
 )
 
-// WriteStats counts what [Cosmos.UpsertCosts] did with each document:
-// Written + Patched + Skipped equals the number of documents given.
+// WriteStats counts what a [CostWriter] did with each document: Written +
+// Skipped + Stale equals the number of documents given.
 type WriteStats struct {
-	// Written counts full writes: new documents and changed content.
+	// Written counts documents written whole: new ids and changed content.
 	Written int
-	// Patched counts documents whose content was unchanged but whose
-	// generation differed: only generation, windowId, file and line were set.
-	Patched int
-	// Skipped counts documents stored with the same content hash and
-	// generation: nothing was written.
+	// Skipped counts documents already stored with the same content hash,
+	// whatever generation stored them: nothing was written.
 	Skipped int
+	// Stale counts documents not written because a newer generation had
+	// already stored the same id: an older report never overwrites a newer
+	// one.
+	Stale int
 	// RequestCharge is the sum of the request units of every call made,
-	// the look-ups included.
+	// the reads of what is stored included.
 	RequestCharge float64
 }
 
 // Add folds o into s.
 func (s *WriteStats) Add(o WriteStats) {
 	s.Written += o.Written
-	s.Patched += o.Patched
 	s.Skipped += o.Skipped
+	s.Stale += o.Stale
 	s.RequestCharge += o.RequestCharge
 }
 
@@ -99,14 +107,34 @@ func LedgerPK(scope string) string {
 // WindowID is the id of the ledger document of a window: from and to are
 // YYYY-MM-DD, to inclusive.
 func WindowID(scope, metric, from, to string) string {
-	return "window|" + escapeID(strings.ToLower(scope)) + "|" + escapeID(metric) + "|" +
-		escapeID(from) + "|" + escapeID(to)
+	return boundedID("window|" + escapeID(strings.ToLower(scope)) + "|" + escapeID(metric) + "|" +
+		escapeID(from) + "|" + escapeID(to))
 }
 
 // QuarantineID is the id of the quarantine entry for one line of one file
 // of a window, so that quarantining the same line again replaces the entry.
 func QuarantineID(windowID, file string, line int) string {
-	return windowID + "|" + escapeID(file) + "|" + strconv.Itoa(line)
+	return boundedID(windowID + "|" + escapeID(file) + "|" + strconv.Itoa(line))
+}
+
+// PartID is the id of the checkpoint of part index of a window's report of
+// one generation.
+func PartID(windowID string, generation int64, index int) string {
+	return boundedID("part|" + escapeID(windowID) + "|" + strconv.FormatInt(generation, 10) + "|" + strconv.Itoa(index))
+}
+
+// maxIDLength is the longest id Cosmos DB accepts (255 characters).
+const maxIDLength = 255
+
+// boundedID returns id when Cosmos DB accepts its length, else its first
+// 200 characters, '~' and 32 hex digits of its SHA-256: scopes of invoice
+// sections and report file names make ids longer than 255 characters.
+func boundedID(id string) string {
+	if len(id) <= maxIDLength {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return id[:200] + "~" + hex.EncodeToString(sum[:16])
 }
 
 // idEscaper replaces the characters Cosmos DB refuses in ids, and the '|'

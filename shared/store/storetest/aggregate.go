@@ -122,9 +122,10 @@ func testAggregatesApartFromCosts(t *testing.T, s SourceStore) {
 	if got := count(t, s, scopeA, d); rowsOf(got) != 1 {
 		t.Errorf("cost rows = %d, want 1: aggregates must not count as cost lines", rowsOf(got))
 	}
-	if n, err := s.SweepWindow(ctx, scopeA, metric, []string{d}, 1); err != nil || n != 0 {
-		t.Errorf("cost sweep = %d, %v; want 0", n, err)
+	if n, err := s.SweepDay(ctx, scopeA, metric, d, 2, store.IDSet{}); err != nil || n != 1 {
+		t.Errorf("cost sweep = %d, %v; want 1: the cost line only", n, err)
 	}
+	upsert(t, s, costs(scopeA, 1, line{id: "c1", date: d, currency: "EUR", cost: "9"}))
 	if n, err := s.SweepAggregates(ctx, scopeA, metric, queryKey, []string{d}, 6); err != nil || n != 2 {
 		t.Errorf("aggregate sweep of generation 6 = %d, %v; want 2", n, err)
 	}

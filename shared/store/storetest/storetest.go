@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -20,13 +21,17 @@ import (
 // implement it.
 type Store interface {
 	Provision(ctx context.Context) error
+	NewCostWriter() *store.CostWriter
 	UpsertCosts(ctx context.Context, docs []store.Cost) (store.WriteStats, error)
-	SweepWindow(ctx context.Context, scope, metric string, dates []string, keep int64) (int, error)
+	ListDay(ctx context.Context, scope, metric, date string) ([]store.CostSummary, error)
+	SweepDay(ctx context.Context, scope, metric, date string, gen int64, keep store.IDSet) (int, error)
 	CountWindow(ctx context.Context, scope, metric string, dates []string) ([]store.DayTotal, error)
 	GetWindow(ctx context.Context, scope, id string) (*store.Window, error)
 	CreateWindow(ctx context.Context, w *store.Window) error
 	ReplaceWindow(ctx context.Context, w *store.Window) error
 	ListWindows(ctx context.Context, scope string) ([]store.Window, error)
+	GetPart(ctx context.Context, scope, id string) (*store.Part, error)
+	PutPart(ctx context.Context, p *store.Part) error
 	PutQuarantine(ctx context.Context, q store.Quarantine) error
 	ListQuarantine(ctx context.Context, scope, windowID string) ([]store.Quarantine, error)
 	OrchStore
@@ -43,12 +48,16 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"UpsertIdempotent", testUpsertIdempotent},
 		{"UpsertManyInOnePartition", testUpsertManyInOnePartition},
 		{"UpsertDuplicateID", testUpsertDuplicateID},
-		{"GenerationBumpAndSweep", testGenerationBumpAndSweep},
+		{"RestatementAndSweep", testRestatementAndSweep},
+		{"OlderGenerationNeverOverwrites", testOlderGenerationNeverOverwrites},
+		{"WriterRemembersWhatItWrote", testWriterRemembersWhatItWrote},
+		{"LargeBatches", testLargeBatches},
 		{"SweepScopeCaseInsensitive", testSweepScopeCaseInsensitive},
 		{"ExactTotals", testExactTotals},
 		{"WindowLifecycle", testWindowLifecycle},
 		{"WindowConcurrentReplace", testWindowConcurrentReplace},
 		{"GetWindowMissing", testGetWindowMissing},
+		{"PartCheckpoint", testPartCheckpoint},
 		{"QuarantineIdempotent", testQuarantineIdempotent},
 		{"ListWindows", testListWindows},
 	}
@@ -142,7 +151,7 @@ func upsert(t *testing.T, s Store, docs []store.Cost) store.WriteStats {
 	if err != nil {
 		t.Fatalf("UpsertCosts(%d docs): %v", len(docs), err)
 	}
-	if got := st.Written + st.Patched + st.Skipped; got != len(docs) {
+	if got := st.Written + st.Skipped + st.Stale; got != len(docs) {
 		t.Fatalf("UpsertCosts stats %+v account for %d documents, want %d", st, got, len(docs))
 	}
 	return st
@@ -170,13 +179,13 @@ func testUpsertIdempotent(t *testing.T, s Store) {
 	docs := costs(scopeA, 1, spread("u", 30, dates...)...)
 
 	st := upsert(t, s, docs)
-	if st.Written != 30 || st.Skipped != 0 || st.Patched != 0 {
+	if st.Written != 30 || st.Skipped != 0 || st.Stale != 0 {
 		t.Errorf("first upsert: %+v, want 30 written", st)
 	}
 	first := count(t, s, scopeA, dates...)
 
 	st = upsert(t, s, docs)
-	if st.Written != 0 || st.Skipped != 30 || st.Patched != 0 {
+	if st.Written != 0 || st.Skipped != 30 || st.Stale != 0 {
 		t.Errorf("second upsert of the same documents: %+v, want 30 skipped", st)
 	}
 	second := count(t, s, scopeA, dates...)
@@ -210,7 +219,36 @@ func testUpsertDuplicateID(t *testing.T, s Store) {
 	}
 }
 
-func testGenerationBumpAndSweep(t *testing.T, s Store) {
+// ids returns the set of ids of docs.
+func ids(docs []store.Cost) store.IDSet {
+	set := store.IDSet{}
+	for _, d := range docs {
+		set.Add(d.ID)
+	}
+	return set
+}
+
+// listDay returns id → summary of one day of scope.
+func listDay(t *testing.T, s Store, scope, date string) map[string]store.CostSummary {
+	t.Helper()
+	got, err := s.ListDay(t.Context(), scope, metric, date)
+	if err != nil {
+		t.Fatalf("ListDay: %v", err)
+	}
+	out := map[string]store.CostSummary{}
+	for _, c := range got {
+		if _, dup := out[c.ID]; dup {
+			t.Fatalf("ListDay returned %s twice", c.ID)
+		}
+		out[c.ID] = c
+	}
+	return out
+}
+
+// testRestatementAndSweep is a restated report: generation 2 keeps some
+// lines, changes one, adds one and drops two. Unchanged lines are not
+// written again; the sweep deletes what generation 2 did not report.
+func testRestatementAndSweep(t *testing.T, s Store) {
 	d1, d2, d3 := "2026-03-01", "2026-03-02", "2026-03-03"
 	gen1 := []line{
 		{id: "same1", date: d1, currency: "EUR", cost: "1.00"},
@@ -221,9 +259,8 @@ func testGenerationBumpAndSweep(t *testing.T, s Store) {
 		{id: "gone3", date: d3, currency: "EUR", cost: "6.00"}, // outside the swept days
 	}
 	upsert(t, s, costs(scopeA, 1, gen1...))
-	// Same ids under another metric and another scope must not be touched.
-	other := costs(scopeB, 1, gen1...)
-	upsert(t, s, other)
+	// Same ids under another scope must not be touched.
+	upsert(t, s, costs(scopeB, 1, gen1...))
 
 	gen2 := []line{
 		{id: "same1", date: d1, currency: "EUR", cost: "1.00"},
@@ -231,21 +268,27 @@ func testGenerationBumpAndSweep(t *testing.T, s Store) {
 		{id: "changed", date: d1, currency: "EUR", cost: "3.50"},
 		{id: "new", date: d2, currency: "EUR", cost: "7.00"},
 	}
-	st := upsert(t, s, costs(scopeA, 2, gen2...))
-	if st.Patched != 2 || st.Written != 2 || st.Skipped != 0 {
-		t.Errorf("upsert of generation 2: %+v, want 2 patched (same content) and 2 written (changed, new)", st)
+	docs2 := costs(scopeA, 2, gen2...)
+	st := upsert(t, s, docs2)
+	if st.Written != 2 || st.Skipped != 2 || st.Stale != 0 {
+		t.Errorf("upsert of generation 2: %+v, want 2 written (changed, new) and 2 skipped (same content)", st)
 	}
-	// A resumed generation 2 skips everything.
-	if st := upsert(t, s, costs(scopeA, 2, gen2...)); st.Skipped != 4 {
+	// A resumed generation 2 writes nothing.
+	if st := upsert(t, s, docs2); st.Skipped != 4 || st.Written != 0 {
 		t.Errorf("upsert of generation 2 again: %+v, want 4 skipped", st)
 	}
 
-	n, err := s.SweepWindow(t.Context(), scopeA, metric, []string{d1, d2}, 2)
-	if err != nil {
-		t.Fatalf("SweepWindow: %v", err)
+	keep := ids(docs2)
+	deleted := 0
+	for _, d := range []string{d1, d2} {
+		n, err := s.SweepDay(t.Context(), scopeA, metric, d, 2, keep)
+		if err != nil {
+			t.Fatalf("SweepDay(%s): %v", d, err)
+		}
+		deleted += n
 	}
-	if n != 2 {
-		t.Errorf("SweepWindow deleted %d documents, want 2 (gone1, gone2)", n)
+	if deleted != 2 {
+		t.Errorf("SweepDay deleted %d documents, want 2 (gone1, gone2)", deleted)
 	}
 	got := count(t, s, scopeA, d1, d2, d3)
 	want := []store.DayTotal{
@@ -256,13 +299,88 @@ func testGenerationBumpAndSweep(t *testing.T, s Store) {
 	if diff := diffTotals(want, got); diff != "" {
 		t.Errorf("after the sweep (-want +got):\n%s", diff)
 	}
+	day1 := listDay(t, s, scopeA, d1)
+	if c := day1["same1"]; c.Generation != 1 {
+		t.Errorf("unchanged line has generation %d, want 1: it must not have been written again", c.Generation)
+	}
+	if c := day1["changed"]; c.Generation != 2 || c.BilledCostExact != "3.5" {
+		t.Errorf("changed line = %+v, want generation 2 and cost 3.5", c)
+	}
 	if got := rowsOf(count(t, s, scopeB, d1, d2, d3)); got != 6 {
 		t.Errorf("rows of the other scope after the sweep = %d, want 6", got)
 	}
-
 	// Sweeping again finds nothing.
-	if n, err := s.SweepWindow(t.Context(), scopeA, metric, []string{d1, d2}, 2); err != nil || n != 0 {
-		t.Errorf("second SweepWindow = %d, %v; want 0, nil", n, err)
+	if n, err := s.SweepDay(t.Context(), scopeA, metric, d1, 2, keep); err != nil || n != 0 {
+		t.Errorf("second SweepDay = %d, %v; want 0, nil", n, err)
+	}
+}
+
+// testOlderGenerationNeverOverwrites: a late report of generation 2 after
+// generation 3 neither overwrites nor sweeps what generation 3 wrote.
+func testOlderGenerationNeverOverwrites(t *testing.T, s Store) {
+	d := "2026-03-10"
+	newer := costs(scopeA, 3, line{id: "x", date: d, currency: "EUR", cost: "10"}, line{id: "y", date: d, currency: "EUR", cost: "20"})
+	upsert(t, s, newer)
+	older := costs(scopeA, 2, line{id: "x", date: d, currency: "EUR", cost: "99"}, line{id: "z", date: d, currency: "EUR", cost: "1"})
+	st := upsert(t, s, older)
+	if st.Stale != 1 || st.Written != 1 {
+		t.Errorf("late generation 2: %+v, want x stale and z written", st)
+	}
+	n, err := s.SweepDay(t.Context(), scopeA, metric, d, 2, ids(older))
+	if err != nil || n != 0 {
+		t.Errorf("SweepDay of generation 2 = %d, %v; want 0: generation 3's y must stay", n, err)
+	}
+	got := listDay(t, s, scopeA, d)
+	if got["x"].BilledCostExact != "10" || got["x"].Generation != 3 {
+		t.Errorf("x = %+v, want generation 3's cost 10", got["x"])
+	}
+	// Generation 3's sweep removes z, which its report did not have.
+	if n, err := s.SweepDay(t.Context(), scopeA, metric, d, 3, ids(newer)); err != nil || n != 1 {
+		t.Errorf("SweepDay of generation 3 = %d, %v; want 1 (z)", n, err)
+	}
+	if got := listDay(t, s, scopeA, d); len(got) != 2 {
+		t.Errorf("after generation 3's sweep: %d documents, want 2", len(got))
+	}
+}
+
+// testWriterRemembersWhatItWrote: one writer, many batches of a part, a
+// batch sent again (a retried flush) writes nothing; a new writer of the
+// same generation (a resumed invocation) writes nothing either.
+func testWriterRemembersWhatItWrote(t *testing.T, s Store) {
+	docs := costs(scopeA, 5, spread("r", 250, "2026-03-20", "2026-03-21")...)
+	w := s.NewCostWriter()
+	for lo := 0; lo < len(docs); lo += 100 {
+		st, err := w.Write(t.Context(), docs[lo:min(lo+100, len(docs))])
+		if err != nil || st.Written != min(100, len(docs)-lo) {
+			t.Fatalf("batch at %d: %+v, %v", lo, st, err)
+		}
+	}
+	if st, err := w.Write(t.Context(), docs[:100]); err != nil || st.Skipped != 100 {
+		t.Errorf("the same writer given a batch again: %+v, %v; want 100 skipped", st, err)
+	}
+	if st, err := s.NewCostWriter().Write(t.Context(), docs); err != nil || st.Skipped != 250 {
+		t.Errorf("a new writer of the same generation: %+v, %v; want 250 skipped", st, err)
+	}
+	if got := rowsOf(count(t, s, scopeA, "2026-03-20", "2026-03-21")); got != 250 {
+		t.Errorf("rows = %d, want 250", got)
+	}
+}
+
+// testLargeBatches writes more documents of one partition than one batch
+// holds, and documents big enough that the batch byte limit splits them.
+func testLargeBatches(t *testing.T, s Store) {
+	docs := costs(scopeA, 1, spread("big", 340, "2026-03-25")...)
+	pad := strings.Repeat("x", 9000)
+	for i := range docs {
+		docs[i].Raw["Padding"] = pad
+	}
+	st := upsert(t, s, docs)
+	if st.Written != 340 {
+		t.Errorf("stats %+v, want 340 written", st)
+	}
+	got := listDay(t, s, scopeA, "2026-03-25")
+	if len(got) != 340 {
+		t.Errorf("stored %d documents, want 340", len(got))
 	}
 }
 
@@ -272,9 +390,9 @@ func testSweepScopeCaseInsensitive(t *testing.T, s Store) {
 	if got := rowsOf(count(t, s, scopeA, "2026-04-01")); got != 1 {
 		t.Errorf("rows counted with the lower-case scope = %d, want 1", got)
 	}
-	n, err := s.SweepWindow(t.Context(), scopeA, metric, []string{"2026-04-01"}, 2)
+	n, err := s.SweepDay(t.Context(), scopeA, metric, "2026-04-01", 2, store.IDSet{})
 	if err != nil || n != 1 {
-		t.Errorf("SweepWindow with the lower-case scope = %d, %v; want 1, nil", n, err)
+		t.Errorf("SweepDay with the lower-case scope = %d, %v; want 1, nil", n, err)
 	}
 }
 
@@ -317,8 +435,12 @@ func newWindow(scope, from, to string) *store.Window {
 		To:         to,
 		State:      store.StateQueued,
 		Generation: 1,
-		Totals:     []store.CurrencyTotal{{Currency: "EUR", BilledCost: decimal.RequireFromString("-12.3456789012345678901234567")}},
-		Days:       []store.DayTotal{{Date: from, Currency: "EUR", Rows: 2, BilledCost: decimal.RequireFromString("-12.3456789012345678901234567")}},
+		// A part of generation 1 is in.
+		PartsGeneration: 1,
+		PartsTotal:      3,
+		PartsIn:         []int{2},
+		Totals:          []store.CurrencyTotal{{Currency: "EUR", BilledCost: decimal.RequireFromString("-12.3456789012345678901234567")}},
+		Days:            []store.DayTotal{{Date: from, Currency: "EUR", Rows: 2, BilledCost: decimal.RequireFromString("-12.3456789012345678901234567")}},
 	}
 }
 
@@ -450,6 +572,63 @@ func testGetWindowMissing(t *testing.T, s Store) {
 	}
 	if _, err := s.GetWindow(t.Context(), scopeA, store.QuarantineID("w", "f.csv", 1)); err == nil {
 		t.Error("GetWindow of a quarantine entry: no error")
+	}
+}
+
+func testPartCheckpoint(t *testing.T, s Store) {
+	ctx := t.Context()
+	// An invoice section scope: ids built from it and from a report file
+	// name would pass Cosmos DB's 255-character limit.
+	scope := "/providers/Microsoft.Billing/billingAccounts/5e98e158-1111-2222-3333-444455556666:a1b2c3d4-5555-6666-7777-888899990000_2019-05-31/billingProfiles/AB12-CD34-EF5-GH6/invoiceSections/XYZ1-ABC2-PQR3-STU4"
+	wid := store.WindowID(scope, metric, "2026-09-01", "2026-09-30")
+	p := &store.Part{Scope: scope, WindowID: wid, Generation: 1760000000000, Index: 7, Blob: strings.Repeat("b", 200) + "/part_00007.csv"}
+	for _, id := range []string{wid, store.PartID(wid, p.Generation, p.Index), store.QuarantineID(wid, p.Blob, 123456)} {
+		if len(id) > 255 {
+			t.Errorf("id %q is %d characters, Cosmos DB accepts 255", id, len(id))
+		}
+	}
+	if err := s.PutPart(ctx, p); err != nil {
+		t.Fatalf("PutPart (create): %v", err)
+	}
+	if p.ETag == "" || p.ID != store.PartID(wid, p.Generation, p.Index) {
+		t.Errorf("PutPart set etag %q and id %q", p.ETag, p.ID)
+	}
+	dup := &store.Part{Scope: scope, WindowID: wid, Generation: p.Generation, Index: 7}
+	if err := s.PutPart(ctx, dup); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("PutPart creating an existing part: %v, want ErrConflict", err)
+	}
+	got, err := s.GetPart(ctx, scope, p.ID)
+	if err != nil {
+		t.Fatalf("GetPart: %v", err)
+	}
+	if got.Line != 0 || got.Done || got.Blob != p.Blob || got.ETag != p.ETag {
+		t.Errorf("GetPart = %+v, want the created checkpoint", got)
+	}
+	stale := *got
+	got.Line = 5001
+	if err := s.PutPart(ctx, got); err != nil {
+		t.Fatalf("PutPart (replace): %v", err)
+	}
+	stale.Line = 2001
+	if err := s.PutPart(ctx, &stale); !errors.Is(err, store.ErrPrecondition) {
+		t.Errorf("PutPart with a stale etag: %v, want ErrPrecondition: a checkpoint must never go back", err)
+	}
+	if again, err := s.GetPart(ctx, scope, p.ID); err != nil || again.Line != 5001 {
+		t.Errorf("GetPart after the replace = %+v, %v; want line 5001", again, err)
+	}
+	if _, err := s.GetPart(ctx, scope, store.PartID(wid, p.Generation, 8)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetPart of a missing part: %v, want ErrNotFound", err)
+	}
+	// A part is no window, and a window no part.
+	if _, err := s.GetWindow(ctx, scope, p.ID); err == nil {
+		t.Error("GetWindow of a part checkpoint: no error")
+	}
+	w := newWindow(scope, "2026-09-01", "2026-09-30")
+	if err := s.CreateWindow(ctx, w); err != nil {
+		t.Fatalf("CreateWindow with a long scope: %v", err)
+	}
+	if _, err := s.GetPart(ctx, scope, w.ID); err == nil {
+		t.Error("GetPart of a window: no error")
 	}
 }
 
