@@ -19,6 +19,7 @@ import (
 	"github.com/costsync/costsync/shared/config"
 	"github.com/costsync/costsync/shared/costapi"
 	"github.com/costsync/costsync/shared/invocation"
+	"github.com/costsync/costsync/shared/queue"
 	"github.com/costsync/costsync/shared/store"
 	"github.com/costsync/costsync/shared/window"
 )
@@ -171,6 +172,9 @@ func (r *simRig) drive(t *testing.T, w window.Window) driven {
 			t.Fatalf("ProcessWindow answered %d %v: a window must wait in the queue, not fail the invocation", code, resp.Logs)
 		}
 		for _, s := range r.queue.take() {
+			if s.queue != queue.Windows {
+				t.Fatalf("ProcessWindow sent a message to %s: %s", s.queue, s.body)
+			}
 			pending = append(pending, s.body)
 			d.delays = append(d.delays, s.delay)
 		}
@@ -183,6 +187,7 @@ func (r *simRig) drive(t *testing.T, w window.Window) driven {
 			if code, resp := r.post(t, "IngestManifest", req); code != 200 {
 				t.Fatalf("IngestManifest %s: %d %v", name, code, resp.Logs)
 			}
+			r.deliverParts(t)
 		}
 	}
 	wd, err := r.store.GetWindow(context.Background(), w.Scope, store.WindowID(w.Scope, w.Metric, w.From, w.To))

@@ -184,7 +184,8 @@ func (r *rig) run(t *testing.T, msg any) []sent {
 	return all
 }
 
-// ingestAll delivers every manifest landed so far to IngestManifest.
+// ingestAll delivers every manifest landed so far to IngestManifest, and
+// the cost-parts messages it sends to IngestPart.
 func (r *rig) ingestAll(t *testing.T) {
 	t.Helper()
 	for name, man := range r.land.manifests {
@@ -192,6 +193,7 @@ func (r *rig) ingestAll(t *testing.T) {
 		if code, resp := r.post(t, "IngestManifest", req); code != 200 {
 			t.Fatalf("IngestManifest %s: %d %v", name, code, resp.Logs)
 		}
+		r.deliverParts(t)
 	}
 }
 
