@@ -138,7 +138,7 @@ const (
 	KeyRateClient         = "COSTSYNC_RATE_CLIENT"
 	KeyRateSlack          = "COSTSYNC_RATE_SLACK"
 	KeyLegacyExports      = "COSTSYNC_LEGACY_EXPORTS"
-	KeyIngestBudget   = "COSTSYNC_INGEST_BUDGET"
+	KeyIngestBudget       = "COSTSYNC_INGEST_BUDGET"
 )
 
 // Load reads the configuration. getenv is os.Getenv in production.
