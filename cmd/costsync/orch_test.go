@@ -164,7 +164,7 @@ func TestVerbsOnTheLocalStack(t *testing.T) {
 
 	first := window.Split(scope, "ActualCost", from, to)[0]
 	code, out, errOut = c.run("verify", "--scope", scope, "--from", first.From, "--to", first.To)
-	if code != 0 || !strings.Contains(out, "ledger, cosmos, source agree") {
+	if code != 0 || !strings.Contains(out, "ledger, cosmos, source agree") || !strings.Contains(out, "cosmos and the Query API agree") {
 		t.Errorf("verify: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// costsim restates a day of the window: the source no longer agrees.

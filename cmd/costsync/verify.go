@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/costsync/costsync/handlers"
 	"github.com/costsync/costsync/shared/config"
 	"github.com/costsync/costsync/shared/costapi"
@@ -31,18 +33,29 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			"completed, and against the source: the Cost Details report requested again now\n"+
 			"(paced by the rate governor, polled with the service's waits, parsed as ingestion\n"+
 			"parses it). A source that differs from both means the service restated the window\n"+
-			"since; ingest it again. It exits 1 when anything differs. It writes nothing.", stdout, stderr)
+			"since; ingest it again. With --query (the default) the Cosmos DB totals are also set\n"+
+			"against the Query API's daily totals for the same scope, metric and days: an\n"+
+			"independent aggregate of the same data, which the service rounds, so differences\n"+
+			"within --tolerance pass. It exits 1 when anything differs. It writes nothing.", stdout, stderr)
 	var (
-		c        connection
-		from, to string
-		noSource bool
+		c         connection
+		from, to  string
+		noSource  bool
+		query     bool
+		tolerance string
 	)
 	c.register(fs, true)
 	fs.StringVar(&from, "from", "", "first day of the window, YYYY-MM-DD (required)")
 	fs.StringVar(&to, "to", "", "last day of the window, YYYY-MM-DD (required)")
 	fs.BoolVar(&noSource, "no-source", false, "compare Cosmos DB with the ledger only (no report request)")
+	fs.BoolVar(&query, "query", true, "also compare Cosmos DB with the Query API's daily totals")
+	fs.StringVar(&tolerance, "tolerance", "0.01", "largest difference per day and currency accepted from the Query API, in billing currency")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	tol, err := decimal.NewFromString(tolerance)
+	if err != nil || tol.IsNegative() {
+		return usagef("--tolerance %q is not a non-negative decimal", tolerance)
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
@@ -84,11 +97,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "window %s %s %s..%s: %s, generation %d, last success %s\n", w.Scope, w.Metric, w.From, w.To, wd.State, wd.SuccessGeneration, wd.LastSuccessAt.Format(time.RFC3339))
 	cols := [][]store.DayTotal{wd.Days, stored}
 	names := []string{"ledger", "cosmos"}
-	if !noSource {
-		cost, err := costapi.New(cred, &costapi.Options{Cloud: cfg.Cloud, Endpoint: cfg.ARMEndpoint, AllowedHosts: cfg.AllowedHosts})
-		if err != nil {
+	var cost *costapi.Client
+	if !noSource || query {
+		if cost, err = costapi.New(cred, &costapi.Options{Cloud: cfg.Cloud, Endpoint: cfg.ARMEndpoint, AllowedHosts: cfg.AllowedHosts}); err != nil {
 			return err
 		}
+	}
+	if !noSource {
 		src, quarantined, err := sourceTotals(ctx, cfg, cost, db, sc, w, stderr)
 		if err != nil {
 			return fmt.Errorf("source report: %w", err)
@@ -98,11 +113,46 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		cols, names = append(cols, src), append(names, "source")
 	}
-	if !compareTotals(stdout, names, cols) {
+	agree := compareTotals(stdout, names, cols)
+	if agree {
+		fmt.Fprintf(stdout, "\n%s agree: every day and currency has the same rows and exact billed cost\n", strings.Join(names, ", "))
+	}
+	if query {
+		days, err := handlers.Verify(ctx, cost, db, w)
+		if err != nil {
+			return fmt.Errorf("query totals: %w", err)
+		}
+		fmt.Fprintln(stdout)
+		if !compareQuery(stdout, days, tol) {
+			agree = false
+		} else {
+			fmt.Fprintf(stdout, "\ncosmos and the Query API agree within %s per day and currency\n", tol)
+		}
+	}
+	if !agree {
 		return errors.New("the window does not reconcile")
 	}
-	fmt.Fprintf(stdout, "\n%s agree: every day and currency has the same rows and exact billed cost\n", strings.Join(names, ", "))
 	return nil
+}
+
+// compareQuery prints the stored totals next to the Query API's and tells
+// whether every difference is within tol.
+func compareQuery(w io.Writer, days []handlers.VerifiedDay, tol decimal.Decimal) bool {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "day\tcurrency\tcosmos billed cost\tquery cost\tdifference\tmatch\t")
+	ok := true
+	for _, d := range days {
+		match := "exact"
+		switch diff := d.Difference(); {
+		case diff.Abs().GreaterThan(tol):
+			match, ok = "DIFFERS", false
+		case !diff.IsZero():
+			match = "within tolerance"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", d.Date, d.Currency, d.Stored, d.Query, d.Difference(), match)
+	}
+	tw.Flush()
+	return ok
 }
 
 // compareTotals prints the totals side by side and tells whether they agree.
