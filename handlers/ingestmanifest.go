@@ -64,6 +64,7 @@ func (s *Server) ingestManifest(ctx context.Context, c *call) (*outcome, error) 
 	if err != nil {
 		return nil, err
 	}
+	c.onRetry = s.noteRetry(ctx, wd)
 	c.note("parts", len(m.Parts))
 	if wd.State == store.StateComplete {
 		c.note("outcome_detail", "already complete")

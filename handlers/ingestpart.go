@@ -156,6 +156,7 @@ func (s *Server) runPart(ctx context.Context, c *call, m partMessage, deadline t
 	if stale(wd, m.Generation) {
 		return refuse(c, wd)
 	}
+	c.onRetry = s.noteRetry(ctx, wd)
 	if r.cp, err = s.loadCheckpoint(ctx, w.Scope, r.windowID, m); err != nil {
 		return nil, err
 	}

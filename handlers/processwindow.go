@@ -173,7 +173,9 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 	}
 	c.note("parts", len(man.Parts), "bytes", bytes, "manifest", name)
 	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
-		if w.Generation == m.Generation && w.State != store.StateComplete {
+		// The manifest's trigger may already have started ingesting this
+		// generation (PartsGeneration): its state and counts stand.
+		if w.Generation == m.Generation && w.PartsGeneration != m.Generation && w.State != store.StateComplete {
 			w.State, w.PartsTotal, w.PartsDone = store.StateLanded, len(man.Parts), 0
 		}
 	})
