@@ -138,7 +138,11 @@ func (c *connection) newPipeline(work string, concurrency int, stderr io.Writer)
 	if err != nil {
 		return nil, err
 	}
-	host.Serve(handlers.New(handlers.Deps{Config: cfg, Cost: cost, Landing: host.Landing(work), Store: db, Queue: host, Now: host.Now, Log: quietLog(stderr)}))
+	services, err := handlers.LoadServices(cfg.ServicesFile)
+	if err != nil {
+		return nil, err
+	}
+	host.Serve(handlers.New(handlers.Deps{Config: cfg, Cost: cost, Landing: host.Landing(work), Store: db, Queue: host, Now: host.Now, Log: quietLog(stderr), Services: services}))
 	return &appRun{cfg: cfg, db: db, host: host}, nil
 }
 

@@ -110,7 +110,11 @@ func deps(cfg *config.Config, cred azcore.TokenCredential, log *slog.Logger) (*h
 	if err != nil {
 		return nil, err
 	}
+	services, err := handlers.LoadServices(cfg.ServicesFile)
+	if err != nil {
+		return nil, err
+	}
 	land := landing.New(blobs)
-	return &handlers.Deps{Config: cfg, Cost: cost, Landing: land, Store: db, Queue: q, Log: log,
+	return &handlers.Deps{Config: cfg, Cost: cost, Landing: land, Store: db, Queue: q, Log: log, Services: services,
 		Sources: &handlers.Sources{API: cost, Landing: land, Store: db}}, nil
 }

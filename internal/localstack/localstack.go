@@ -357,6 +357,11 @@ func (s *Stack) settings(o Options) []string {
 			kv{"COSTSYNC_ARM_ENDPOINT", s.CostsimURL},
 			kv{"COSTSYNC_ALLOWED_HOSTS", strings.TrimPrefix(s.CostsimURL, "https://")})
 	}
+	// The FinOps toolkit's Services.csv, read in place from the team's real
+	// data next to the repository (never copied into it), when it is there.
+	if p := filepath.Join(s.repoRoot, "..", "shared", "testdata", "real", "finops-toolkit", "open-data", "Services.csv"); fileExists(p) {
+		list = append(list, kv{"COSTSYNC_SERVICES_FILE", p})
+	}
 	keys := make([]string, 0, len(o.Env))
 	for k := range o.Env {
 		keys = append(keys, k)
@@ -667,4 +672,9 @@ func writerLogf(w io.Writer) func(format string, args ...any) {
 		defer mu.Unlock()
 		fmt.Fprintf(w, format, args...)
 	}
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }

@@ -2,11 +2,15 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
 
 	"github.com/costsync/costsync/internal/localstack"
 	"github.com/costsync/costsync/shared/store"
@@ -78,6 +82,11 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 
 	first := round("first run")
+	// The documents carry the FOCUS service name and category from the
+	// FinOps toolkit's Services.csv, which the stack hands the handler.
+	if n := countWhere(t, p, `c.serviceCategory = "Compute"`); n == 0 {
+		t.Errorf("no document has the Compute service category: Services.csv was not loaded")
+	}
 	second := round("second run")
 	if fmt.Sprint(first) != fmt.Sprint(second) {
 		t.Errorf("planning again changed the documents:\n%v\n%v", first, second)
@@ -99,4 +108,34 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if fmt.Sprint(third) == fmt.Sprint(second) {
 		t.Errorf("the restated day did not change anything; the restatement test proves nothing")
 	}
+}
+
+// countWhere counts the cost documents that match a Cosmos DB SQL condition,
+// across partitions.
+func countWhere(t *testing.T, p *Pipeline, cond string) int {
+	t.Helper()
+	client, err := azcosmos.NewClient(p.Stack.CosmosURL, p.Cred, &azcosmos.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: p.Stack.Transport()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewContainer(p.Store.Database(), store.CostsContainer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pager := c.NewQueryItemsPager("SELECT VALUE COUNT(1) FROM c WHERE "+cond, azcosmos.NewPartitionKey(), nil)
+	n := 0
+	for pager.More() {
+		page, err := pager.NextPage(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			var v int
+			if err := json.Unmarshal(it, &v); err != nil {
+				t.Fatal(err)
+			}
+			n += v
+		}
+	}
+	return n
 }

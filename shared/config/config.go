@@ -7,6 +7,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"net/url"
 	"slices"
 	"strconv"
@@ -55,6 +57,12 @@ type Config struct {
 	// ingests before it checkpoints and hands the rest of its part to a
 	// cost-parts message. It must leave room under functionTimeout.
 	IngestBudget time.Duration
+	// ServicesFile is the FinOps toolkit's open-data Services.csv, which maps
+	// ConsumedService and ResourceType to the FOCUS service name and
+	// category (COSTSYNC_SERVICES_FILE, default open-data/Services.csv in the
+	// app's folder when it is there). Empty: those fields stay empty, and
+	// start-up warns.
+	ServicesFile string
 	// Today overrides the current date (tests); zero means the clock.
 	Today time.Time
 
@@ -139,7 +147,19 @@ const (
 	KeyRateSlack          = "COSTSYNC_RATE_SLACK"
 	KeyLegacyExports      = "COSTSYNC_LEGACY_EXPORTS"
 	KeyIngestBudget       = "COSTSYNC_INGEST_BUDGET"
+	KeyServicesFile       = "COSTSYNC_SERVICES_FILE"
+	// KeyAppRoot is set by the Functions host to the app's folder.
+	KeyAppRoot = "FUNCTIONS_APP_ROOT_PATH"
 )
+
+// DefaultServicesFile is where the packaged app keeps Services.csv,
+// relative to its folder.
+const DefaultServicesFile = "open-data/Services.csv"
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
 
 // Load reads the configuration. getenv is os.Getenv in production.
 func Load(getenv func(string) string) (*Config, error) {
@@ -260,6 +280,20 @@ func Load(getenv func(string) string) (*Config, error) {
 		} else {
 			c.IngestBudget = d
 		}
+	}
+	c.ServicesFile = get(KeyServicesFile)
+	switch {
+	case c.ServicesFile != "":
+		if st, err := os.Stat(c.ServicesFile); err != nil || st.IsDir() {
+			bad(KeyServicesFile, "%q is not a readable file (the FinOps toolkit's open-data Services.csv)", c.ServicesFile)
+		}
+	case get(KeyAppRoot) != "":
+		if p := filepath.Join(get(KeyAppRoot), DefaultServicesFile); fileExists(p) {
+			c.ServicesFile = p
+		}
+	}
+	if c.ServicesFile == "" {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: not set and no %s in the app's folder: service name and category are left empty", KeyServicesFile, DefaultServicesFile))
 	}
 	if v := get(KeyToday); v != "" {
 		t, err := time.Parse("2006-01-02", v)
