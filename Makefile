@@ -72,11 +72,17 @@ bench: deps build
 # the linux/amd64 handler that host.json names.
 # DIST may name another folder (the package test builds into a temporary one).
 DIST ?= dist
+# The FinOps toolkit's Services.csv (the team's copy, read in place): the
+# handler maps ConsumedService and resource type to the FOCUS service with it.
+SERVICES_CSV ?= ../shared/testdata/real/finops-toolkit/open-data/Services.csv
+
 package:
 	rm -rf $(DIST) && mkdir -p $(DIST)
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -o $(DIST)/handler ./cmd/handler
 	cp host.json $(DIST)/
 	for d in functions/*/; do cp -r "$$d" $(DIST)/; done
+	@if [ -f "$(SERVICES_CSV)" ]; then mkdir -p $(DIST)/open-data && cp "$(SERVICES_CSV)" $(DIST)/open-data/; \
+	else echo "make package: no $(SERVICES_CSV): the FOCUS service name and category stay empty (COSTSYNC_SERVICES_FILE)"; fi
 
 clean:
 	rm -rf bin dist .stack

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +66,14 @@ func TestOverlappingScopes(t *testing.T) {
 		m := valid()
 		m[KeyScopes] = tc.scopes
 		c, err := Load(env(m))
+		var scopeWarnings []string
+		if c != nil {
+			for _, w := range c.Warnings {
+				if strings.HasPrefix(w, KeyScopes) {
+					scopeWarnings = append(scopeWarnings, w)
+				}
+			}
+		}
 		switch {
 		case tc.err != "":
 			if err == nil || !strings.Contains(err.Error(), KeyScopes) || !strings.Contains(err.Error(), tc.err) {
@@ -71,10 +81,10 @@ func TestOverlappingScopes(t *testing.T) {
 			}
 		case err != nil:
 			t.Errorf("%s: %v", tc.scopes, err)
-		case tc.warning == "" && len(c.Warnings) != 0:
-			t.Errorf("%s: warnings %v", tc.scopes, c.Warnings)
-		case tc.warning != "" && (len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], tc.warning) || !strings.Contains(c.Warnings[0], KeyScopes)):
-			t.Errorf("%s: warnings %v, want %q", tc.scopes, c.Warnings, tc.warning)
+		case tc.warning == "" && len(scopeWarnings) != 0:
+			t.Errorf("%s: warnings %v", tc.scopes, scopeWarnings)
+		case tc.warning != "" && (len(scopeWarnings) != 1 || !strings.Contains(scopeWarnings[0], tc.warning)):
+			t.Errorf("%s: warnings %v, want %q", tc.scopes, scopeWarnings, tc.warning)
 		}
 	}
 }
@@ -131,5 +141,40 @@ func TestIngestBudget(t *testing.T) {
 		case !tc.err && c.IngestBudget != tc.want:
 			t.Errorf("%s=%q: budget %s, want %s", KeyIngestBudget, tc.value, c.IngestBudget, tc.want)
 		}
+	}
+}
+
+// Services.csv: a named file must exist; unnamed, the app folder's copy is
+// used when there is one, else start-up warns that service fields stay
+// empty.
+func TestServicesFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "open-data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	packaged := filepath.Join(dir, filepath.FromSlash(DefaultServicesFile))
+	if err := os.WriteFile(packaged, []byte("ConsumedService,ResourceType,ServiceName,ServiceCategory\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	warns := func(c *Config) bool {
+		for _, w := range c.Warnings {
+			if strings.Contains(w, KeyServicesFile) {
+				return true
+			}
+		}
+		return false
+	}
+	m := valid()
+	c, err := Load(env(m))
+	if err != nil || c.ServicesFile != "" || !warns(c) {
+		t.Errorf("no file anywhere: %q %v, warned %v", c.ServicesFile, err, c != nil && warns(c))
+	}
+	m[KeyAppRoot] = dir
+	if c, err = Load(env(m)); err != nil || c.ServicesFile != packaged || warns(c) {
+		t.Errorf("the app folder's copy: %q %v", c.ServicesFile, err)
+	}
+	m[KeyServicesFile] = filepath.Join(dir, "missing.csv")
+	if _, err = Load(env(m)); err == nil || !strings.Contains(err.Error(), KeyServicesFile) {
+		t.Errorf("a missing named file: %v", err)
 	}
 }
