@@ -49,10 +49,11 @@ import (
 // two million distinct keys spills about 24 MB.
 //
 // Measured by make bench (BenchmarkEAFile, peak heap / memory held by the
-// Go runtime): 31 / 41 MiB at 1 GiB (1 spill), 30 / 40 MiB at 2 GiB
-// (2 spills), 33 / 43 MiB at 8 GiB (10 spills, merged twice); before the
-// spills, 40 / 51 MiB at 1 GiB and 77 / 88 MiB at 2 GiB. Throughput did not
-// change measurably: the spills and lookups cost a few percent at most.
+// Go runtime): 31-33 / 41-42 MiB at 1 GiB (1 spill), 30 / 40 MiB at 2 GiB
+// (2 spills), 33 / 43 MiB at 8 GiB (10 spills, merged twice); without
+// spills, 40-41 / 51-52 MiB at 1 GiB and 77 / 88 MiB at 2 GiB. Throughput
+// stayed within the noise of a shared machine (47-49 % of a bare
+// encoding/csv read per CPU-second at 1 GiB, against 48-50 % without).
 //
 // Two different keys share a counter only if their 64-bit fingerprints are
 // equal: for a million distinct keys the chance is about 3 in 100 million.
@@ -335,10 +336,7 @@ func (o *occurrences) merge() error {
 		cs[k] = cursor{r: bufio.NewReaderSize(io.NewSectionReader(run.f, 0, run.n*occEntrySize), 32<<10), left: run.n}
 	}
 	var buf [occEntrySize]byte
-	advance := func(c *cursor) error {
-		if c.left == 0 {
-			return nil
-		}
+	advance := func(c *cursor) error { // c.left > 0
 		if _, err := io.ReadFull(c.r, buf[:]); err != nil {
 			return fmt.Errorf("merge occurrence counts: %w", err)
 		}
