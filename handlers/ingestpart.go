@@ -180,6 +180,7 @@ func (s *Server) runPart(ctx context.Context, c *call, m partMessage, deadline t
 	if err != nil {
 		return s.partFailed(ctx, wd, err)
 	}
+	defer rd.Close()
 	r.writer = s.d.Store.NewCostWriter()
 	r.batch = make([]store.Cost, 0, flushSize)
 	defer func() {

@@ -259,6 +259,7 @@ func (rep *report) want(t *testing.T) want {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer rd.Close()
 		for {
 			rec, err := rd.Next()
 			if err == io.EOF {

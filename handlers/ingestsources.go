@@ -13,9 +13,11 @@ import (
 	"github.com/costsync/costsync/shared/store"
 )
 
-// recordReader is what ingestion reads a part with.
+// recordReader is what ingestion reads a part with. Close removes the
+// temporary files a costcsv.Reader may spill occurrence counts to.
 type recordReader interface {
 	Next() (*costcsv.Record, error)
+	Close() error
 }
 
 // partReader opens the reader a manifest's source needs for a part: usage

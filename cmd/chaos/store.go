@@ -398,6 +398,7 @@ func truthDay(ctx context.Context, p *pipeline.Pipeline, scope, day string) (map
 				return nil, fmt.Errorf("parse costsim's report of %s %s: %w", scope, day, err)
 			}
 			if _, dup := out[rec.ID]; dup {
+				rd.Close() // reading stops early: release its temporary files
 				return nil, fmt.Errorf("costsim's report of %s %s has id %s twice", scope, day, rec.ID)
 			}
 			out[rec.ID] = rec.ContentHash

@@ -89,6 +89,7 @@ func (m *memorySink) readRun(t *testing.T, run *landing.ExportRun) (rows int, bi
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer rd.Close()
 		schema = rd.Schema()
 		for {
 			rec, err := rd.Next()

@@ -117,6 +117,7 @@ func parseFile(ctx context.Context, name string) (*parseResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer r.Close()
 	res := &parseResult{File: name, Schema: r.Schema(), format: r.Format(), Quarantined: []quarantinedRow{}, Totals: []dayTotal{}}
 	var totals costcsv.Totals
 	for n := 0; ; n++ {

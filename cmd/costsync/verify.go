@@ -292,6 +292,7 @@ func totalBlob(ctx context.Context, cost *costapi.Client, b costapi.Blob, part i
 	if err != nil {
 		return 0, err
 	}
+	defer rd.Close()
 	quarantined := 0
 	for {
 		rec, err := rd.Next()

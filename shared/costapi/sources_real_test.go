@@ -115,6 +115,7 @@ func TestUsageDetailsExamplesParse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer rd.Close()
 			if rd.Schema() != tc.schema {
 				t.Errorf("schema %s, want %s", rd.Schema(), tc.schema)
 			}

@@ -29,8 +29,9 @@ var eaSize = flag.Int64("ea-size", 1<<30, "size in bytes of the EA file Benchmar
 // the memory the Go runtime held from the OS (peak-go-MiB); the costcsv
 // line also gives its share of the bare read's throughput by wall time
 // (%-of-csv-MB/s) and by CPU time (%-of-csv-MB/cpu-s, the steadier on a
-// machine shared with other work). The budget is at least 40 % and a peak
-// under 64 MiB.
+// machine shared with other work), and how many times the reader spilled
+// its occurrence counts to a temporary file (spills: see occurrences.go).
+// The budget is at least 40 % and a peak under 64 MiB.
 func BenchmarkEAFile(b *testing.B) {
 	path := writeEAFile(b, *eaSize)
 	var bare readCost
@@ -45,6 +46,7 @@ func BenchmarkEAFile(b *testing.B) {
 		if bare.cpu > 0 && parser.cpu > 0 {
 			b.ReportMetric(100*bare.cpu.Seconds()/parser.cpu.Seconds(), "%-of-csv-MB/cpu-s")
 		}
+		b.ReportMetric(float64(occurrenceSpills), "spills")
 	})
 }
 
@@ -133,15 +135,21 @@ func readBare(r io.Reader) (int, error) {
 	}
 }
 
+// occurrenceSpills is how many times the last readCostcsv spilled its
+// occurrence counts to disk.
+var occurrenceSpills int
+
 func readCostcsv(r io.Reader) (int, error) {
 	rd, err := NewReader(r, &Options{File: "ea.csv"})
 	if err != nil {
 		return 0, err
 	}
+	defer rd.Close()
 	rows := 0
 	for {
 		_, err := rd.Next()
 		if errors.Is(err, io.EOF) {
+			occurrenceSpills = rd.seen.spills
 			return rows, nil
 		}
 		if err != nil {

@@ -15,9 +15,12 @@
 // values become the text a CSV export of the same data holds (see
 // parquet.go: exact decimals, RFC 3339 timestamps; DOUBLE columns carry
 // only 15 to 17 significant digits), so every format yields the same
-// records. Memory stays flat: a line (or a 256-row Parquet batch) at a
-// time, plus 12 to 24 bytes per distinct natural key for occurrence
-// numbers (see occurrences.go) — about 16 MiB for a 1 GB file.
+// records. Memory stays flat whatever the file's size: a line (or a
+// 256-row Parquet batch) at a time, plus the counts behind occurrence
+// numbers in a fixed budget of about 14 MiB, which holds about 780,000
+// distinct natural keys; beyond, counts spill to temporary files
+// (Options.TempDir, 12 bytes a key) that Close removes (see
+// occurrences.go).
 //
 // CSV follows RFC 4180 as encoding/csv reads it (csvscan.go is checked
 // against it): quoted fields may hold commas, quotes and newlines; LF or

@@ -28,8 +28,9 @@ import (
 //   - a role whose column the file lacks as the empty string.
 //
 // keySum = XXH3-128(natural key), big-endian. The reader counts lines per
-// keySum (its low 64 bits, in a compact table: see occurrences.go; never the
-// line itself) to number identical lines 1, 2, ... in file order. ID is, in
+// keySum (its low 64 bits, in a compact table that spills to disk: see
+// occurrences.go; never the line itself) to number identical lines 1, 2,
+// ... in file order. ID is, in
 // hex, XXH3-128(keySum || uvarint(occurrence) [|| 'p' || uvarint(part)]),
 // the part only when Options.Part > 0. XXH3 is not a cryptographic hash:
 // ids guard against accidents (two of a million lines collide with odds

@@ -22,10 +22,16 @@ type Options struct {
 	// Services, when set, fills Record.ServiceName and ServiceCategory of
 	// EA, MCA and PAYG lines; FOCUS files carry their own.
 	Services *Services
+	// TempDir is where a Reader spills occurrence counts when a file has
+	// more distinct lines than its memory budget holds (about 760,000,
+	// 12 bytes each on disk; see occurrences.go). Empty means os.TempDir().
+	TempDir string
 }
 
 // Reader streams the records of one cost file. It holds one line at a time
-// plus a small count per distinct natural key (for occurrence numbers). A
+// plus counts per distinct natural key (for occurrence numbers) in a fixed
+// memory budget, beyond which they go to temporary files: call Close when
+// done (reading to the end or to a fatal error also releases them). A
 // Reader is not safe for concurrent use.
 type Reader struct {
 	file     string
@@ -38,8 +44,9 @@ type Reader struct {
 	lay    *layout
 	focus  bool
 
-	seen occurrences
-	done error // io.EOF or a fatal error, returned by every later Next
+	seen     occurrences
+	done     error // io.EOF, a fatal error or errClosed, returned by every later Next
+	closeErr error // of releasing the occurrence counts' temporary files
 
 	keyBuf                      []byte
 	tagsJSON, infoJSON          jsonParser // their out holds the line's canonical Tags and AdditionalInfo
@@ -175,7 +182,36 @@ func newReader(src rowSource, format Format, o *Options) (*Reader, error) {
 		header:   header,
 		lay:      lay,
 		focus:    lay.spec == focusSpec,
+		seen:     occurrences{lim: occDefaults, dir: o.TempDir},
 	}, nil
+}
+
+// errClosed is what Next returns after Close.
+var errClosed = errors.New("costcsv: Next on a closed Reader")
+
+// Close removes the temporary files the Reader spilled occurrence counts
+// to, if any; Next then fails. It does not close the underlying reader.
+// Calling it more than once, or after the end of the file, is harmless.
+func (r *Reader) Close() error {
+	if r.done == nil {
+		r.done = errClosed
+	}
+	r.release()
+	return r.closeErr
+}
+
+// release frees the occurrence counts once no line will be read any more.
+func (r *Reader) release() {
+	if err := r.seen.close(); err != nil && r.closeErr == nil {
+		r.closeErr = fmt.Errorf("remove temporary files of %s: %w", r.file, err)
+	}
+}
+
+// stop ends the reading with err (io.EOF or a fatal error) and returns it.
+func (r *Reader) stop(err error) error {
+	r.done = err
+	r.release()
+	return err
 }
 
 // Schema returns the schema recognised from the header.
@@ -190,9 +226,10 @@ func (r *Reader) Header() []string { return slices.Clone(r.header) }
 
 // Next returns the next record. At the end of the file it returns io.EOF. A
 // line it cannot accept is a *LineError: the caller quarantines it and calls
-// Next again. Any other error is fatal (I/O, a corrupt compressed stream, or
-// a quoted field left open to the end of the file) and Next returns it again
-// on every later call.
+// Next again. Any other error is fatal (I/O, a corrupt compressed stream, a
+// quoted field left open to the end of the file, or temporary files of
+// occurrence counts that cannot be written) and Next returns it again on
+// every later call.
 func (r *Reader) Next() (*Record, error) {
 	if r.done != nil {
 		return nil, r.done
@@ -207,8 +244,7 @@ func (r *Reader) Next() (*Record, error) {
 			}
 			return nil, le
 		}
-		r.done = err
-		return nil, err
+		return nil, r.stop(err)
 	}
 	if len(ends) != len(r.header) {
 		le := &LineError{File: r.file, Line: line, Fields: splitFields(nil, string(text), ends),
@@ -239,7 +275,9 @@ func (r *Reader) Next() (*Record, error) {
 	// The content hash covers the values and where each ends: it only
 	// tells a changed line from an unchanged one with the same id (and
 	// reconciliation would catch a missed change in any amount).
-	r.setHashes(&rec, &vals, xxh3.HashString128(row).Bytes())
+	if err := r.setHashes(&rec, &vals, xxh3.HashString128(row).Bytes()); err != nil {
+		return nil, r.stop(fmt.Errorf("%s line %d: %w", r.file, line, err))
+	}
 	out := new(Record)
 	*out = rec
 	return out, nil
@@ -405,10 +443,14 @@ func (r *Reader) record(rec *Record, v *[numRoles]string, line int, text string,
 }
 
 // setHashes sets the record's content hash (given) and, from its natural
-// key and occurrence number, its id.
-func (r *Reader) setHashes(rec *Record, vals *[numRoles]string, content [16]byte) {
+// key and occurrence number, its id. An error is fatal: the occurrence
+// counts could not be spilled or read back.
+func (r *Reader) setHashes(rec *Record, vals *[numRoles]string, content [16]byte) error {
 	sum := keySum(r.appendKey(r.keyBuf[:0], rec, vals))
-	occ := r.seen.next(binary.BigEndian.Uint64(sum[8:]))
+	occ, err := r.seen.next(binary.BigEndian.Uint64(sum[8:]))
+	if err != nil {
+		return err
+	}
 	rec.Occurrence = int(occ)
 	id := idSum(&sum, occ, r.part)
 	var b [64]byte
@@ -416,6 +458,7 @@ func (r *Reader) setHashes(rec *Record, vals *[numRoles]string, content [16]byte
 	hex.Encode(b[32:], content[:])
 	both := string(b[:]) // one allocation for both
 	rec.ID, rec.ContentHash = both[:32], both[32:]
+	return nil
 }
 
 // appendKey appends the natural key of rec (see key.go) and keeps the

@@ -691,9 +691,12 @@ func TestOccurrenceCounts(t *testing.T) {
 			fp = 0
 		}
 		want[fp]++
-		if got := o.next(fp); got != want[fp] {
-			t.Fatalf("line %d: fingerprint %x occurrence %d, want %d", i, fp, got, want[fp])
+		if got, err := o.next(fp); err != nil || got != want[fp] {
+			t.Fatalf("line %d: fingerprint %x occurrence %d, %v; want %d", i, fp, got, err, want[fp])
 		}
+	}
+	if o.spills != 0 {
+		t.Errorf("%d keys spilled %d times: the default budget holds them", len(want), o.spills)
 	}
 	if want[42] != 100000 || want[0] == 0 {
 		t.Fatalf("test data: %d, %d", want[42], want[0])

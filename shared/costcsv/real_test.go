@@ -173,6 +173,7 @@ func readAll(t testing.TB, name string, data []byte, o *Options) (*Reader, []*Re
 	if err != nil {
 		t.Fatalf("NewReader: %v", err)
 	}
+	defer r.Close()
 	var recs []*Record
 	var bad []*LineError
 	for {

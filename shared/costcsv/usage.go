@@ -70,6 +70,10 @@ func NewUsageReader(r io.Reader, o *Options) (*UsageReader, error) {
 	return u, nil
 }
 
+// Close releases nothing: a UsageReader keeps no temporary files. It makes
+// UsageReader an io.Closer like Reader, so callers treat both alike.
+func (u *UsageReader) Close() error { return nil }
+
 // Schema is SchemaUsageAggregates.
 func (u *UsageReader) Schema() Schema { return SchemaUsageAggregates }
 
