@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -71,7 +72,14 @@ type Telemetry struct {
 	where   string
 	enabled bool
 	ages    *ages
+	// pauseUntil (unix nanoseconds) skips Flush after a failed export, so
+	// that an unreachable backend does not slow every invocation down.
+	pauseUntil atomic.Int64
 }
+
+// flushPause is how long Flush is skipped after an export failed; the
+// batching span processor and the periodic metric reader still export.
+const flushPause = time.Minute
 
 // Options build a Telemetry on given exporters (tests and tools); Setup
 // builds them from the environment.
@@ -283,15 +291,20 @@ func (t *Telemetry) Where() string {
 // Flush exports what is buffered: the spans that ended and the metrics as
 // they stand. The handlers call it at the end of every invocation, because
 // a function instance may be frozen between invocations.
+// After a failed export it skips flushing for a minute.
 func (t *Telemetry) Flush(ctx context.Context) error {
-	if !t.Enabled() {
+	if !t.Enabled() || time.Now().UnixNano() < t.pauseUntil.Load() {
 		return nil
 	}
 	var errs []error
 	for _, f := range t.flush {
 		errs = append(errs, f(ctx))
 	}
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if err != nil {
+		t.pauseUntil.Store(time.Now().Add(flushPause).UnixNano())
+	}
+	return err
 }
 
 // ages is what this process knows of the latest success per scope and

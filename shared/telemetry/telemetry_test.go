@@ -180,3 +180,29 @@ func TestExport(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestFlushPausesAfterAFailure: an unreachable backend costs one failed
+// flush, not one per invocation.
+func TestFlushPausesAfterAFailure(t *testing.T) {
+	recv, err := otlprecv.Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := recv.URL
+	recv.Close() // nothing listens there any more
+	tel, shutdown, err := telemetry.Setup(context.Background(), env(map[string]string{telemetry.KeyEndpoint: url}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(context.Background())
+	ctx, inv := tel.Begin(context.Background(), "IngestPart", "id", "", slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)))
+	inv.End(ctx, telemetry.OutcomeDone, nil)
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := tel.Flush(fctx); err == nil {
+		t.Fatal("a flush to a closed port succeeded")
+	}
+	if err := tel.Flush(fctx); err != nil {
+		t.Errorf("the flush after a failure was tried again: %v", err)
+	}
+}
