@@ -75,9 +75,10 @@ func (s *Server) govern(ctx context.Context, c *call, sc costapi.Scope, m *windo
 		// Queue delays are whole seconds: round up, never wake early.
 		delay = (g.At.Sub(now) + time.Second - 1).Truncate(time.Second)
 	}
-	if err := s.d.Queue.Send(ctx, queue.Windows, m, delay); err != nil {
+	if err := s.send(ctx, queue.Windows, m, delay); err != nil {
 		return false, retryable(err)
 	}
-	c.note("outcome_detail", "waiting for the Cost Details quota", "delay_s", delay.Seconds())
+	s.tel().GovernorWait(ctx, sc.Path, delay)
+	c.requeue(delay, "waiting for the Cost Details quota")
 	return true, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/costsync/costsync/shared/landing"
 	"github.com/costsync/costsync/shared/queue"
 	"github.com/costsync/costsync/shared/store"
+	"github.com/costsync/costsync/shared/telemetry"
 	"github.com/costsync/costsync/shared/window"
 )
 
@@ -71,6 +72,8 @@ type Deps struct {
 	Queue    Queue
 	Services *costcsv.Services // FinOps service lookup; nil leaves service fields empty
 	Log      *slog.Logger
+	// Telemetry records traces and metrics; nil is off (telemetry.Off).
+	Telemetry *telemetry.Telemetry
 	// Now is the clock; nil means Config.Now.
 	Now func() time.Time
 	// Wall is the clock that the service's own timestamps (a report's
@@ -99,6 +102,9 @@ func New(d Deps) *Server {
 	if d.Wall == nil {
 		d.Wall = time.Now
 	}
+	if d.Telemetry == nil {
+		d.Telemetry = telemetry.Off()
+	}
 	if d.Now == nil {
 		d.Now = d.Config.Now
 	}
@@ -126,15 +132,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // call is one invocation as a function sees it.
 type call struct {
 	req *invocation.Request
+	// log is the invocation's logger, with every attribute tag added.
 	log *slog.Logger
+	inv *telemetry.Invocation
 	// attrs are added to the invocation's summary line.
 	attrs []any
+	// requeued is set when the invocation sent its own message back to the
+	// queue to wait (or to continue) instead of finishing: its outcome.
+	requeued bool
+	delay    time.Duration
 	// onRetry, when set, records an error the host will retry for (so that
 	// RecordPoison can name the last error of a poisoned message).
 	onRetry func(err error)
 }
 
 func (c *call) note(args ...any) { c.attrs = append(c.attrs, args...) }
+
+// tag adds attributes (scope, window, run_id, part, ...) to every later log
+// line of the invocation, deep inside included, and to its span.
+func (c *call) tag(args ...any) { c.log = c.inv.Tag(args...) }
+
+// requeue records that the invocation re-enqueued its message with delay:
+// its outcome is "re-enqueued with delay", and why is noted.
+func (c *call) requeue(delay time.Duration, why string) {
+	c.requeued, c.delay = true, max(c.delay, delay)
+	c.note("outcome_detail", why)
+}
 
 // outcome is what a function returns: the outputs for the host.
 type outcome struct {
@@ -149,38 +172,51 @@ const maxPayload = 8 << 20
 
 func (s *Server) adapt(name string, f fn) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
 		id := r.Header.Get("X-Azure-Functions-InvocationId")
-		log := s.d.Log.With("function", name, "invocation_id", id)
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxPayload+1))
-		var out *outcome
-		c := &call{log: log}
+		var req *invocation.Request
 		switch {
 		case err != nil:
 			err = retryable(fmt.Errorf("read invocation payload: %w", err))
 		case len(body) > maxPayload:
 			err = permanent(fmt.Errorf("invocation payload over %d bytes", maxPayload))
 		default:
-			c.req, err = invocation.Decode(body)
-			if err != nil {
+			if req, err = invocation.Decode(body); err != nil {
 				err = permanent(err)
-			} else {
-				out, err = f(r.Context(), c)
 			}
+		}
+		ctx, inv := s.d.Telemetry.Begin(r.Context(), name, id, traceparentOf(req), s.d.Log)
+		c := &call{req: req, log: inv.Logger(), inv: inv}
+		var out *outcome
+		if err == nil {
+			out, err = f(ctx, c)
 		}
 		resp := invocation.Response{Outputs: map[string]any{}, Logs: []string{}}
 		if out != nil && out.outputs != nil {
 			resp.Outputs = out.outputs
 		}
-		attrs := append([]any{"duration_ms", time.Since(start).Milliseconds()}, c.attrs...)
-		status := http.StatusOK
+		result := telemetry.OutcomeDone
 		switch {
-		case err == nil:
-			log.Info("invocation done", append(attrs, "outcome", "done")...)
-		case isRetryable(err):
+		case err != nil && isRetryable(err):
+			result = telemetry.OutcomeRetry
+		case err != nil:
+			result = telemetry.OutcomePermanent
+		case c.requeued:
+			result = telemetry.OutcomeRequeued
+		}
+		attrs := inv.End(ctx, result, err)
+		if c.requeued && err == nil {
+			attrs = append(attrs, "delay_s", c.delay.Seconds())
+		}
+		attrs = append(attrs, c.attrs...)
+		status := http.StatusOK
+		switch result {
+		case telemetry.OutcomeDone, telemetry.OutcomeRequeued:
+			c.log.Info("invocation "+result, attrs...)
+		case telemetry.OutcomeRetry:
 			// Non-2xx: the host fails the invocation and retries it.
 			status = http.StatusInternalServerError
-			log.Warn("invocation failed, host will retry", append(attrs, "outcome", "retry", "error", err.Error())...)
+			c.log.Warn("invocation failed, host will retry", append(attrs, "error", err.Error())...)
 			if c.onRetry != nil {
 				c.onRetry(err)
 			}
@@ -188,12 +224,13 @@ func (s *Server) adapt(name string, f fn) http.Handler {
 		default:
 			// Permanent: retrying cannot help; the error is recorded where
 			// the function could (the ledger) and the host is told success.
-			log.Error("invocation failed permanently", append(attrs, "outcome", "permanent failure", "error", err.Error())...)
+			c.log.Error("invocation failed permanently", append(attrs, "error", err.Error())...)
 			resp.Logs = append(resp.Logs, err.Error())
 			if _, has := resp.Outputs["res"]; !has && c.req != nil && c.req.Data["req"] != nil {
 				resp.Outputs["res"] = jsonResponse(http.StatusBadRequest, map[string]string{"error": err.Error()})
 			}
 		}
+		s.flushTelemetry(r.Context(), c)
 		writeJSON(w, status, resp)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/costsync/costsync/shared/landing"
+	"github.com/costsync/costsync/shared/telemetry"
 )
 
 // ingestExport is the blob trigger on cost-exports/{name}manifest.json: a
@@ -37,8 +38,9 @@ func (s *Server) ingestExport(ctx context.Context, c *call) (*outcome, error) {
 	if run.Generation <= 0 {
 		return nil, permanent(fmt.Errorf("export manifest %s: no submitted time for the run's generation", name))
 	}
+	c.tag("scope", run.Window.Scope, "window", run.Window.From+".."+run.Window.To, "metric", run.Window.Metric)
 	man := &landing.Manifest{Version: landing.ManifestVersion, Source: landing.SourceExport, Window: run.Window,
-		Generation: run.Generation, Parts: run.Parts, LandedAt: s.d.Now().UTC()}
+		Generation: run.Generation, Parts: run.Parts, LandedAt: s.d.Now().UTC(), Trace: telemetry.Traceparent(ctx)}
 	out, err := s.d.Landing.PutManifest(ctx, man)
 	if err != nil {
 		return nil, retryable(err)

@@ -181,6 +181,7 @@ func (s *Server) ingestHTTP(ctx context.Context, c *call) (*outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.tag("run_id", stored.ID)
 	if existing && !sameRequest(stored, run) {
 		return bad("idempotency key %q was used for another request (run %s: scopes %v, metrics %v, %s to %s); use a new key", key, stored.ID, stored.Request.Scopes, stored.Request.Metrics, stored.Request.From, stored.Request.To)
 	}
@@ -190,7 +191,7 @@ func (s *Server) ingestHTTP(ctx context.Context, c *call) (*outcome, error) {
 		}
 	}
 	ans.RunID, ans.StatusURL, ans.Existing = stored.ID, statusURL(h.URL, stored.ID), existing
-	c.note("run_id", stored.ID, "windows", len(stored.Windows), "existing", existing)
+	c.note("windows", len(stored.Windows), "existing", existing)
 	res := jsonResponse(http.StatusAccepted, ans)
 	res.Headers["Location"] = ans.StatusURL
 	return &outcome{outputs: map[string]any{"res": res}}, nil
@@ -221,6 +222,8 @@ func (s *Server) enqueueRun(ctx context.Context, run *store.Run) error {
 	for _, w := range run.Windows {
 		g.Go(func() error {
 			m := windowMessage{Version: messageVersion, Window: window.Window{Scope: w.Scope, Metric: w.Metric, From: w.From, To: w.To}, Step: stepRequest, RunID: run.ID}
+			// Each window has a trace of its own, linked to this request's.
+			m.Trace = s.tel().NewTrace(gctx, "IngestHttp window", "scope", w.Scope, "window", w.From+".."+w.To, "metric", w.Metric, "run_id", run.ID)
 			return s.d.Queue.Send(gctx, queue.Windows, m, 0)
 		})
 	}

@@ -40,7 +40,10 @@ func (s *Server) ingestManifest(ctx context.Context, c *call) (*outcome, error) 
 		return s.ingestQuery(ctx, c, m) // ingestsources.go
 	}
 	w, gen := m.Window, m.Generation
-	c.log = c.log.With("scope", w.Scope, "window", w.From+".."+w.To, "metric", w.Metric, "generation", gen)
+	c.tag("scope", w.Scope, "window", w.From+".."+w.To, "metric", w.Metric, "generation", gen)
+	if m.RunID != "" {
+		c.tag("run_id", m.RunID)
+	}
 	if _, err := s.loadWindow(ctx, w); err != nil {
 		return nil, err
 	}
@@ -72,12 +75,12 @@ func (s *Server) ingestManifest(ctx context.Context, c *call) (*outcome, error) 
 	}
 	if len(m.Parts) == 0 {
 		// No cost in the window: finishing sweeps what was there.
-		return s.finishWindow(ctx, c, w, gen, 0, deadline)
+		return s.finishWindow(ctx, c, w, gen, m.RunID, 0, deadline)
 	}
 	for i, p := range m.Parts {
 		msg := partMessage{Version: messageVersion, Step: stepPart, Window: w, Generation: gen, Part: i, Blob: p.Blob,
-			Source: m.Source, Container: p.Container, Format: p.Format}
-		if err := s.d.Queue.Send(ctx, queue.Parts, msg, 0); err != nil {
+			Source: m.Source, Container: p.Container, Format: p.Format, RunID: m.RunID}
+		if err := s.send(ctx, queue.Parts, msg, 0); err != nil {
 			return nil, retryable(err)
 		}
 	}

@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/costsync/costsync/shared/costcsv"
 	"github.com/costsync/costsync/shared/invocation"
 	"github.com/costsync/costsync/shared/landing"
 	"github.com/costsync/costsync/shared/queue"
 	"github.com/costsync/costsync/shared/store"
+	"github.com/costsync/costsync/shared/telemetry"
 	"github.com/costsync/costsync/shared/window"
 )
 
@@ -55,6 +59,11 @@ type partMessage struct {
 	Line int `json:"line,omitempty"`
 	// Day is, for a finish, the index of the first day still to sweep.
 	Day int `json:"day,omitempty"`
+	// RunID is the on-demand run of the report, when there is one.
+	RunID string `json:"runId,omitempty"`
+	// Trace is the W3C traceparent of the invocation that sent the message
+	// (the window's trace); optional, so that older messages decode.
+	Trace string `json:"trace,omitempty"`
 }
 
 func (m *partMessage) validate() error {
@@ -99,10 +108,16 @@ func (s *Server) ingestPart(ctx context.Context, c *call) (*outcome, error) {
 		return nil, permanent(err)
 	}
 	w := m.Window
-	c.log = c.log.With("scope", w.Scope, "window", w.From+".."+w.To, "metric", w.Metric, "generation", m.Generation)
-	c.note("step", m.Step, "part", m.Part, "dequeue_count", q.DequeueCount)
+	c.tag("scope", w.Scope, "window", w.From+".."+w.To, "metric", w.Metric, "generation", m.Generation)
+	if m.Step == stepPart {
+		c.tag("part", m.Part)
+	}
+	if m.RunID != "" {
+		c.tag("run_id", m.RunID)
+	}
+	c.note("step", m.Step, "dequeue_count", q.DequeueCount)
 	if m.Step == stepFinish {
-		return s.finishWindow(ctx, c, w, m.Generation, m.Day, deadline)
+		return s.finishWindow(ctx, c, w, m.Generation, m.RunID, m.Day, deadline)
 	}
 	return s.runPart(ctx, c, m, deadline)
 }
@@ -131,6 +146,7 @@ type partRun struct {
 	totals   costcsv.Totals
 	ids      map[string][][16]byte // by day: every record's id, for the sweep
 	bad      int
+	newBad   int // lines quarantined by this invocation
 	batch    []store.Cost
 	writer   *store.CostWriter
 	stats    store.WriteStats
@@ -164,7 +180,7 @@ func (s *Server) runPart(ctx context.Context, c *call, m partMessage, deadline t
 		// Recorded in the window before it was marked done: a second
 		// delivery, or a finish that did not happen.
 		c.note("outcome_detail", "part already done")
-		return s.finishIfAllIn(ctx, c, w, m.Generation, deadline)
+		return s.finishIfAllIn(ctx, c, w, m.Generation, m.RunID, deadline)
 	}
 	r.from = max(r.cp.Line, m.Line)
 	r.seen = r.from
@@ -176,16 +192,17 @@ func (s *Server) runPart(ctx context.Context, c *call, m partMessage, deadline t
 		return s.partFailed(ctx, wd, err)
 	}
 	defer rc.Close()
-	rd, err := s.partReader(ctx, m.Source, part, rc, &costcsv.Options{File: m.Blob, Part: m.Part, Services: s.d.Services}) // ingestsources.go
+	counted := &countingReader{r: rc}
+	rd, err := s.partReader(ctx, m.Source, part, counted, &costcsv.Options{File: m.Blob, Part: m.Part, Services: s.d.Services}) // ingestsources.go
 	if err != nil {
 		return s.partFailed(ctx, wd, err)
 	}
 	defer rd.Close()
 	r.writer = s.d.Store.NewCostWriter()
 	r.batch = make([]store.Cost, 0, flushSize)
+	start := time.Now()
 	defer func() {
-		c.note("rows", r.totals.Rows(), "written", r.stats.Written, "skipped", r.stats.Skipped, "stale", r.stats.Stale,
-			"quarantined", r.bad, "checkpoint_line", r.cp.Line, "request_charge", r.stats.RequestCharge)
+		s.partMeasures(ctx, c, r, counted.n, time.Since(start))
 	}()
 	for {
 		rec, err := rd.Next()
@@ -196,6 +213,7 @@ func (s *Server) runPart(ctx context.Context, c *call, m partMessage, deadline t
 		if errors.As(err, &le) {
 			r.bad++
 			if le.Line > r.from {
+				r.newBad++
 				q := store.Quarantine{Scope: w.Scope, WindowID: r.windowID, File: le.File, Line: le.Line, Column: le.Column, Reason: le.Reason, Generation: m.Generation}
 				if err := s.d.Store.PutQuarantine(ctx, q); err != nil {
 					return s.later(ctx, c, r.continuation(), fmt.Errorf("quarantine line %d: %w", le.Line, err))
@@ -280,10 +298,10 @@ func (s *Server) continuePart(ctx context.Context, c *call, r *partRun) (*outcom
 		c.note("outcome_detail", "another invocation continues this part")
 		return &outcome{}, nil
 	}
-	if err := s.d.Queue.Send(ctx, queue.Parts, r.continuation(), 0); err != nil {
+	if err := s.send(ctx, queue.Parts, r.continuation(), 0); err != nil {
 		return nil, retryable(err)
 	}
-	c.note("outcome_detail", "budget spent, continues in a cost-parts message")
+	c.requeue(0, "budget spent, continues in a cost-parts message")
 	return &outcome{}, nil
 }
 
@@ -335,11 +353,11 @@ func (s *Server) partIn(ctx context.Context, c *call, r *partRun, deadline time.
 	if len(wd.PartsIn) < wd.PartsTotal {
 		return &outcome{}, nil
 	}
-	return s.finishWindow(ctx, c, w, gen, 0, deadline)
+	return s.finishWindow(ctx, c, w, gen, r.m.RunID, 0, deadline)
 }
 
 // finishIfAllIn finishes the window when every part of gen is in.
-func (s *Server) finishIfAllIn(ctx context.Context, c *call, w window.Window, gen int64, deadline time.Time) (*outcome, error) {
+func (s *Server) finishIfAllIn(ctx context.Context, c *call, w window.Window, gen int64, runID string, deadline time.Time) (*outcome, error) {
 	wd, err := s.d.Store.GetWindow(ctx, w.Scope, store.WindowID(w.Scope, w.Metric, w.From, w.To))
 	if err != nil {
 		return nil, retryable(err)
@@ -350,7 +368,7 @@ func (s *Server) finishIfAllIn(ctx context.Context, c *call, w window.Window, ge
 	if wd.PartsGeneration != gen || len(wd.PartsIn) < wd.PartsTotal || wd.State == store.StateComplete {
 		return &outcome{}, nil
 	}
-	return s.finishWindow(ctx, c, w, gen, 0, deadline)
+	return s.finishWindow(ctx, c, w, gen, runID, 0, deadline)
 }
 
 // finishWindow runs once every part of generation gen is in: day by day
@@ -361,7 +379,7 @@ func (s *Server) finishIfAllIn(ctx context.Context, c *call, w window.Window, ge
 // write, so that however many invocations finish at once (the last two
 // parts, a second delivery), exactly one completes it. Running it again is
 // harmless: every step is idempotent.
-func (s *Server) finishWindow(ctx context.Context, c *call, w window.Window, gen int64, from int, deadline time.Time) (*outcome, error) {
+func (s *Server) finishWindow(ctx context.Context, c *call, w window.Window, gen int64, runID string, from int, deadline time.Time) (*outcome, error) {
 	id := store.WindowID(w.Scope, w.Metric, w.From, w.To)
 	wd, err := s.d.Store.GetWindow(ctx, w.Scope, id)
 	if err != nil {
@@ -385,9 +403,10 @@ func (s *Server) finishWindow(ctx context.Context, c *call, w window.Window, gen
 	slices.Sort(days)
 	days = slices.Compact(days)
 	swept := 0
+	defer func() { s.tel().Documents(ctx, w.Scope, telemetry.DocDeleted, swept) }()
 	for i := from; i < len(days); i++ {
 		day := days[i]
-		msg := partMessage{Version: messageVersion, Step: stepFinish, Window: w, Generation: gen, Day: i}
+		msg := partMessage{Version: messageVersion, Step: stepFinish, Window: w, Generation: gen, Day: i, RunID: runID}
 		keep := store.IDSet{}
 		if err := s.d.Landing.ReadIDs(ctx, w, gen, day, func(id [16]byte) { keep[id] = struct{}{} }); err != nil {
 			return nil, retryable(err)
@@ -409,10 +428,11 @@ func (s *Server) finishWindow(ctx context.Context, c *call, w window.Window, gen
 		}
 		if i+1 < len(days) && time.Now().After(deadline) {
 			msg.Day = i + 1
-			if err := s.d.Queue.Send(ctx, queue.Parts, msg, 0); err != nil {
+			if err := s.send(ctx, queue.Parts, msg, 0); err != nil {
 				return nil, retryable(err)
 			}
-			c.note("swept", swept, "outcome_detail", "budget spent, finish continues in a cost-parts message")
+			c.note("swept", swept)
+			c.requeue(0, "budget spent, finish continues in a cost-parts message")
 			return &outcome{}, nil
 		}
 	}
@@ -436,7 +456,51 @@ func (s *Server) finishWindow(ctx context.Context, c *call, w window.Window, gen
 		return nil, err
 	}
 	c.note("swept", swept, "window_completed", completed)
+	if completed {
+		s.windowComplete(ctx, wd)
+	}
 	return &outcome{}, nil
+}
+
+// windowComplete records a window this invocation completed: the windows
+// metric and the scope's freshness.
+func (s *Server) windowComplete(ctx context.Context, wd *store.Window) {
+	at := wd.LastSuccessAt
+	if at.IsZero() {
+		at = wd.UpdatedAt
+	}
+	s.tel().Window(ctx, wd.Scope, wd.Metric, telemetry.WindowComplete, s.d.Now().Sub(at))
+}
+
+// partMeasures notes what a part invocation did on its summary line and
+// records it in the metrics: rows parsed and their rate, bytes read,
+// documents written, skipped as unchanged or stale, lines quarantined.
+func (s *Server) partMeasures(ctx context.Context, c *call, r *partRun, bytes int64, elapsed time.Duration) {
+	scope, source := r.m.Window.Scope, r.m.Source
+	if source == "" {
+		source = landing.SourceCostDetails
+	}
+	c.inv.AddBytes(bytes)
+	t := s.tel()
+	t.RowsParsed(ctx, scope, source, r.totals.Rows(), elapsed)
+	t.Documents(ctx, scope, telemetry.DocWritten, r.stats.Written)
+	t.Documents(ctx, scope, telemetry.DocUnchanged, r.stats.Skipped)
+	t.Documents(ctx, scope, telemetry.DocStale, r.stats.Stale)
+	t.Quarantined(ctx, scope, r.newBad)
+	c.note("written", r.stats.Written, "skipped", r.stats.Skipped, "stale", r.stats.Stale,
+		"quarantined", r.bad, "checkpoint_line", r.cp.Line, "request_charge", r.stats.RequestCharge)
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // later is the answer to a store error in the middle of ingestion: when
@@ -449,10 +513,15 @@ func (s *Server) later(ctx context.Context, c *call, next partMessage, cause err
 		return nil, retryable(cause)
 	}
 	wait = max(wait, time.Second)
-	if err := s.d.Queue.Send(ctx, queue.Parts, next, wait); err != nil {
+	if err := s.send(ctx, queue.Parts, next, wait); err != nil {
 		return nil, retryable(fmt.Errorf("%w (and re-enqueue failed: %w)", cause, err))
 	}
-	c.note("outcome_detail", "cosmos asked to wait; continues in a delayed cost-parts message", "delay_s", wait.Seconds(), "cause", cause.Error())
+	var re *azcore.ResponseError
+	if errors.As(cause, &re) && re.StatusCode == http.StatusTooManyRequests {
+		s.tel().Throttled(ctx, telemetry.APICosmos, wait)
+	}
+	c.requeue(wait, "cosmos asked to wait; continues in a delayed cost-parts message")
+	c.note("cause", cause.Error())
 	return &outcome{}, nil
 }
 

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/costsync/costsync/shared/costapi"
 	"github.com/costsync/costsync/shared/costcsv"
 	"github.com/costsync/costsync/shared/landing"
 	"github.com/costsync/costsync/shared/store"
+	"github.com/costsync/costsync/shared/telemetry"
 )
 
 // recordReader is what ingestion reads a part with. Close removes the
@@ -61,7 +63,11 @@ func (s *Server) ingestQuery(ctx context.Context, c *call, m *landing.Manifest) 
 		return nil, permanent(fmt.Errorf("query manifest: this app has no clients for the Query source"))
 	}
 	st := s.d.Sources.Store
-	c.log = c.log.With("scope", w.Scope, "window", w.From+".."+w.To, "metric", w.Metric, "generation", m.Generation)
+	c.tag("scope", w.Scope, "window", w.From+".."+w.To, "metric", w.Metric, "generation", m.Generation)
+	if m.RunID != "" {
+		c.tag("run_id", m.RunID)
+	}
+	start := time.Now()
 	wd, err := s.loadWindow(ctx, w)
 	if err != nil {
 		return nil, err
@@ -157,17 +163,32 @@ func (s *Server) ingestQuery(ctx context.Context, c *call, m *landing.Manifest) 
 	slices.SortFunc(want, func(a, b store.DayTotal) int {
 		return cmp.Or(cmp.Compare(a.Date, b.Date), cmp.Compare(a.Currency, b.Currency))
 	})
-	c.note("rows", rows, "written", stats.Written, "swept", swept, "pages", len(m.Parts))
+	t := s.tel()
+	t.RowsParsed(ctx, w.Scope, m.Source, rows, time.Since(start))
+	t.Documents(ctx, w.Scope, telemetry.DocWritten, stats.Written)
+	t.Documents(ctx, w.Scope, telemetry.DocUnchanged, stats.Skipped)
+	t.Documents(ctx, w.Scope, telemetry.DocStale, stats.Stale)
+	t.Documents(ctx, w.Scope, telemetry.DocDeleted, swept)
+	c.note("written", stats.Written, "swept", swept, "query_pages", len(m.Parts))
 	if diff := reconcile(want, stored); diff != "" {
 		return nil, retryable(fmt.Errorf("reconcile query %s..%s: stored rows do not match the pages: %s", w.From, w.To, diff))
 	}
-	return &outcome{}, s.updateWindow(ctx, wd, func(x *store.Window) {
+	completed := false
+	if err := s.updateWindow(ctx, wd, func(x *store.Window) {
+		completed = false
 		if x.Generation != m.Generation {
 			return
 		}
+		completed = x.State != store.StateComplete
 		x.State, x.PartsDone, x.Rows, x.Days = store.StateComplete, len(m.Parts), int64(rows), want
 		x.Totals = currencyTotals(want)
-	})
+	}); err != nil {
+		return nil, err
+	}
+	if completed {
+		s.windowComplete(ctx, wd)
+	}
+	return &outcome{}, nil
 }
 
 // readQueryPage reads one landed Query page.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/costsync/costsync/shared/status"
 	"github.com/costsync/costsync/shared/store"
+	"github.com/costsync/costsync/shared/telemetry"
 	"github.com/costsync/costsync/shared/window"
 )
 
@@ -39,7 +40,9 @@ func (s *Server) planWindows(ctx context.Context, c *call) (*outcome, error) {
 	today := window.Day(now)
 	var msgs []windowMessage
 	enqueue := func(w window.Window) {
-		msgs = append(msgs, windowMessage{Version: messageVersion, Window: w, Step: stepRequest})
+		// Each window has a trace of its own, linked to this invocation's.
+		trace := s.tel().NewTrace(ctx, "PlanWindows window", "scope", w.Scope, "window", w.From+".."+w.To, "metric", w.Metric)
+		msgs = append(msgs, windowMessage{Version: messageVersion, Window: w, Step: stepRequest, Trace: trace})
 	}
 	planned, skipped, closing, failures := 0, 0, 0, 0
 	for _, sc := range cfg.Scopes {
@@ -67,6 +70,7 @@ func (s *Server) planWindows(ctx context.Context, c *call) (*outcome, error) {
 			failures++
 			c.log.Error("plan scope failed; its windows wait for the next run", "scope", sc.Path, "error", err.Error())
 		}
+		s.observeFreshness(ctx, c, sc.Path, now)
 	}
 	c.note("past_due", t.IsPastDue, "planned", planned, "enqueued", len(msgs), "skipped", skipped, "month_close", closing, "scope_failures", failures)
 	return &outcome{outputs: map[string]any{"windows": msgs}}, nil
@@ -252,12 +256,42 @@ func (s *Server) recordPull(ctx context.Context, doc *store.Month, wd *store.Win
 		mw, _ := window.Month(doc.Scope, doc.Metric, doc.Month)
 		before = status.Latest(ws, doc.Scope, doc.Metric, wd.ID, wd.SuccessGeneration, mw.Days())
 	}
-	doc.Pulls = append(doc.Pulls, store.MonthPull{
+	pull := store.MonthPull{
 		Generation: wd.SuccessGeneration, CompletedAt: wd.LastSuccessAt, Rows: wd.Rows, Totals: wd.Totals,
 		Restatement: store.Restate(before, wd.Days),
-	})
+	}
+	doc.Pulls = append(doc.Pulls, pull)
 	doc.LastDays = wd.Days
+	if pull.Restatement.Changed() {
+		late := status.LateRestatement(doc.Month, pull)
+		s.tel().Restated(ctx, doc.Scope, doc.Metric, late)
+		if late {
+			telemetry.Logger(ctx).Error(alertLateRestatement, "alert", true, "scope", doc.Scope, "metric", doc.Metric, "month", doc.Month,
+				"completed_at", pull.CompletedAt, "rows_changed", pull.Restatement.RowsChanged, "days_changed", pull.Restatement.DaysChanged)
+		}
+	}
 	return nil
+}
+
+// alertLateRestatement starts the alert-level line of a closed month whose
+// data still changed after day status.LateDay of the next month.
+const alertLateRestatement = "ALERT: closed month still changing"
+
+// observeFreshness tells the window age gauge the scope's latest successes,
+// as the ledger has them (this instance may not have completed any). It
+// reads the ledger only when telemetry is on.
+func (s *Server) observeFreshness(ctx context.Context, c *call, scope string, now time.Time) {
+	if !s.tel().Enabled() {
+		return
+	}
+	ws, err := s.d.Store.ListWindows(ctx, scope)
+	if err != nil {
+		c.log.Warn("read the ledger for the window age failed", "scope", scope, "error", err.Error())
+		return
+	}
+	for metric, at := range status.LastSuccesses(ws) {
+		s.tel().LastSuccess(scope, metric, now.Sub(at))
+	}
 }
 
 // saveMonth creates or replaces the month document with its ETag.

@@ -12,6 +12,7 @@ import (
 	"github.com/costsync/costsync/shared/landing"
 	"github.com/costsync/costsync/shared/queue"
 	"github.com/costsync/costsync/shared/store"
+	"github.com/costsync/costsync/shared/telemetry"
 	"github.com/costsync/costsync/shared/window"
 )
 
@@ -38,6 +39,9 @@ type windowMessage struct {
 	RunID   string `json:"runId,omitempty"`
 	// Ticket is the message's place with the rate governor (governor.go).
 	Ticket string `json:"ticket,omitempty"`
+	// Trace is the W3C traceparent of the invocation that sent the message
+	// (the window's trace); optional, so that older messages decode.
+	Trace string `json:"trace,omitempty"`
 }
 
 const messageVersion = 1
@@ -86,7 +90,10 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 		return nil, permanent(err)
 	}
 	scope, _ := costapi.ParseScope(m.Window.Scope)
-	c.log = c.log.With("scope", scope.Path, "window", m.Window.From+".."+m.Window.To, "metric", m.Window.Metric)
+	c.tag("scope", scope.Path, "window", m.Window.From+".."+m.Window.To, "metric", m.Window.Metric)
+	if m.RunID != "" {
+		c.tag("run_id", m.RunID)
+	}
 	c.note("step", m.Step, "dequeue_count", q.DequeueCount)
 	wd, err := s.loadWindow(ctx, m.Window)
 	if err != nil {
@@ -131,10 +138,10 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 		}
 		next := m
 		next.Step, next.Location = stepPoll, rep.Location
-		if err := s.d.Queue.Send(ctx, queue.Windows, next, rep.RetryAfter); err != nil {
+		if err := s.send(ctx, queue.Windows, next, rep.RetryAfter); err != nil {
 			return nil, retryable(err)
 		}
-		c.note("outcome_detail", "re-enqueued to poll", "delay_s", rep.RetryAfter.Seconds())
+		c.requeue(rep.RetryAfter, "re-enqueued to poll")
 		return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
 			if w.Generation == m.Generation {
 				w.State, w.OperationURL = store.StatePolling, rep.Location
@@ -149,8 +156,8 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 		// manifest with no parts makes ingestion sweep what was there.
 		c.note("outcome_detail", "no data")
 	}
-	man := &landing.Manifest{Version: landing.ManifestVersion, Source: "cost-details", Window: m.Window, Generation: m.Generation, LandedAt: s.d.Now().UTC()}
-	var bytes int64
+	man := &landing.Manifest{Version: landing.ManifestVersion, Source: "cost-details", Window: m.Window, Generation: m.Generation, LandedAt: s.d.Now().UTC(),
+		RunID: m.RunID, Trace: telemetry.Traceparent(ctx)}
 	for i, b := range rep.Blobs {
 		// validTill is the service's wall clock, not the planning date.
 		if now := s.d.Wall(); rep.Expired(now, linkMargin) {
@@ -164,14 +171,14 @@ func (s *Server) processWindow(ctx context.Context, c *call) (*outcome, error) {
 			return s.windowError(ctx, c, wd, m, err, false)
 		}
 		man.Parts = append(man.Parts, part)
-		bytes += part.Bytes
+		c.inv.AddBytes(part.Bytes)
 	}
 	// The manifest is written last: its arrival means every part is in.
 	name, err := s.d.Landing.PutManifest(ctx, man)
 	if err != nil {
 		return nil, retryable(err)
 	}
-	c.note("parts", len(man.Parts), "bytes", bytes, "manifest", name)
+	c.note("parts", len(man.Parts), "manifest", name)
 	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
 		// The manifest's trigger may already have started ingesting this
 		// generation (PartsGeneration): its state and counts stand.
@@ -218,10 +225,10 @@ func (s *Server) again(ctx context.Context, c *call, wd *store.Window, m windowM
 	}
 	next := m
 	next.Step, next.Location, next.Polls = stepRequest, "", 0
-	if err := s.d.Queue.Send(ctx, queue.Windows, next, 0); err != nil {
+	if err := s.send(ctx, queue.Windows, next, 0); err != nil {
 		return nil, retryable(err)
 	}
-	c.note("outcome_detail", "requesting again: "+why)
+	c.requeue(0, "requesting again: "+why)
 	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) { w.AddError(why) })
 }
 
@@ -247,10 +254,15 @@ func (s *Server) windowError(ctx context.Context, c *call, wd *store.Window, m w
 		backoff += time.Duration(rand.Int64N(int64(backoff/2) + 1))
 		delay = max(delay, backoff)
 	}
-	if err := s.d.Queue.Send(ctx, queue.Windows, m, delay); err != nil {
+	if err := s.send(ctx, queue.Windows, m, delay); err != nil {
 		return nil, retryable(err)
 	}
-	c.note("outcome_detail", "re-enqueued with delay", "delay_s", delay.Seconds(), "throttled", throttled, "error", err.Error())
+	why := "transient error, backing off"
+	if throttled {
+		why = "throttled by Cost Management"
+	}
+	c.requeue(delay, why)
+	c.note("cause", err.Error())
 	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
 		if throttled {
 			w.Throttles++
@@ -271,6 +283,7 @@ func (s *Server) fail(ctx context.Context, wd *store.Window, cause error) (*outc
 	}); err != nil {
 		return nil, err
 	}
+	s.tel().Window(ctx, wd.Scope, wd.Metric, telemetry.WindowFailed, 0)
 	return &outcome{}, permanent(cause)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/costsync/costsync/shared/costapi"
 	"github.com/costsync/costsync/shared/store"
+	"github.com/costsync/costsync/shared/telemetry"
 	"github.com/costsync/costsync/shared/window"
 )
 
@@ -41,6 +42,7 @@ func (s *Server) recordPoison(queue string) fn {
 		if err != nil {
 			return nil, permanent(err)
 		}
+		s.tel().Poisoned(ctx, poison)
 		var m poisonedWindow
 		if err := json.Unmarshal([]byte(q.Message), &m); err != nil || m.Window.Validate() != nil || m.Window.Metric == "" {
 			c.log.Error(alertMessage, "alert", true, "queue", poison, "message_id", q.ID, "bytes", len(q.Message),
@@ -75,6 +77,7 @@ func (s *Server) recordBlobPoison(ctx context.Context, c *call) (*outcome, error
 		return nil, permanent(err)
 	}
 	const poison = "webjobs-blobtrigger-poison"
+	s.tel().Poisoned(ctx, poison)
 	var b blobPoison
 	if err := json.Unmarshal([]byte(q.Message), &b); err != nil {
 		c.log.Error(alertMessage, "alert", true, "queue", poison, "message_id", q.ID, "problem", "not a blob trigger poison message: "+err.Error())
@@ -124,16 +127,23 @@ func (s *Server) poisonWindow(ctx context.Context, c *call, w window.Window, gen
 	}
 	superseded := generation > 0 && generation < wd.Generation
 	msg := why + "; last error: " + last
+	c.tag("scope", w.Scope, "window", w.From+".."+w.To, "metric", w.Metric)
+	failed := false
 	if err := s.updateWindow(ctx, wd, func(x *store.Window) {
+		failed = false
 		if !superseded && (generation == 0 || generation == x.Generation) {
+			failed = x.State != store.StateFailed
 			x.State = store.StateFailed
 		}
+		x.Poisoned++
 		x.AddError(msg)
 	}); err != nil {
 		return nil, err
 	}
-	c.log.Error(alertMessage, append([]any{"alert", true, "scope", w.Scope, "metric", w.Metric, "window", w.From + ".." + w.To,
-		"window_id", wd.ID, "superseded", superseded, "last_error", last}, attrs...)...)
+	if failed {
+		s.tel().Window(ctx, w.Scope, w.Metric, telemetry.WindowFailed, 0)
+	}
+	c.log.Error(alertMessage, append([]any{"alert", true, "window_id", wd.ID, "superseded", superseded, "last_error", last}, attrs...)...)
 	c.note("outcome_detail", "window marked failed", "superseded", superseded)
 	return &outcome{}, nil
 }

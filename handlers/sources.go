@@ -18,6 +18,7 @@ import (
 	"github.com/costsync/costsync/shared/landing"
 	"github.com/costsync/costsync/shared/queue"
 	"github.com/costsync/costsync/shared/store"
+	"github.com/costsync/costsync/shared/telemetry"
 	"github.com/costsync/costsync/shared/window"
 )
 
@@ -98,6 +99,9 @@ type sourceMessage struct {
 	Page       int                   `json:"page,omitempty"`
 	Retries    int                   `json:"retries,omitempty"`
 	RunID      string                `json:"runId,omitempty"`
+	// Trace is the W3C traceparent of the invocation that sent the message
+	// (the window's trace); optional, so that older messages decode.
+	Trace string `json:"trace,omitempty"`
 }
 
 // SourceRequest asks for a window from another source.
@@ -260,7 +264,10 @@ func (s *Server) processSource(ctx context.Context, c *call, q *invocation.Queue
 	}
 	scope, _ := costapi.ParseScope(m.Window.Scope)
 	lw := m.ledgerWindow()
-	c.log = c.log.With("scope", scope.Path, "window", lw.From+".."+lw.To, "metric", lw.Metric, "source", m.Source)
+	c.tag("scope", scope.Path, "window", lw.From+".."+lw.To, "metric", lw.Metric, "source", m.Source)
+	if m.RunID != "" {
+		c.tag("run_id", m.RunID)
+	}
 	c.note("source", m.Source, "step", m.Step, "page", m.Page, "dequeue_count", q.DequeueCount)
 	wd, err := s.loadWindow(ctx, lw)
 	if err != nil {
@@ -284,10 +291,11 @@ func (s *Server) processSource(ctx context.Context, c *call, q *invocation.Queue
 	start := time.Now()
 	for fetched := 0; ; fetched++ {
 		if fetched == pagesPerInvocation || time.Since(start) > pagesBudget {
-			if err := s.d.Queue.Send(ctx, queue.Windows, m, 0); err != nil {
+			if err := s.send(ctx, queue.Windows, m, 0); err != nil {
 				return nil, retryable(err)
 			}
-			c.note("outcome_detail", "continues at the next page", "pages", m.Page)
+			c.requeue(0, "continues at the next page")
+			c.note("next_page", m.Page)
 			return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
 				if w.Generation == m.Generation {
 					w.State = store.StatePolling
@@ -307,7 +315,8 @@ func (s *Server) processSource(ctx context.Context, c *call, q *invocation.Queue
 	if err != nil {
 		return nil, retryable(err)
 	}
-	man := &landing.Manifest{Version: landing.ManifestVersion, Source: m.Source, Window: lw, Generation: m.Generation, Parts: parts, LandedAt: s.d.Now().UTC()}
+	man := &landing.Manifest{Version: landing.ManifestVersion, Source: m.Source, Window: lw, Generation: m.Generation, Parts: parts, LandedAt: s.d.Now().UTC(),
+		RunID: m.RunID, Trace: telemetry.Traceparent(ctx)}
 	if m.Source == landing.SourceQuery {
 		man.Query = m.queryInfo()
 	}
@@ -315,7 +324,8 @@ func (s *Server) processSource(ctx context.Context, c *call, q *invocation.Queue
 	if err != nil {
 		return nil, retryable(err)
 	}
-	c.note("pages", m.Page, "parts", len(parts), "manifest", name)
+	s.tel().Pagination(ctx, m.Source, m.Page)
+	c.note("pagination_depth", m.Page, "parts", len(parts), "manifest", name)
 	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
 		if w.Generation == m.Generation && w.State != store.StateComplete {
 			w.State, w.PartsTotal, w.PartsDone = store.StateLanded, len(parts), 0
@@ -375,7 +385,9 @@ func (s *Server) fetchPage(ctx context.Context, c *call, scope costapi.Scope, lw
 	if next != "" && next == m.Next {
 		return false, permanent(fmt.Errorf("%s page %d: the nextLink repeats the current one", m.Source, m.Page))
 	}
+	c.inv.AddPages(1)
 	if n > 0 {
+		c.inv.AddBytes(int64(buf.Len()))
 		if _, err := s.d.Sources.Landing.PutPage(ctx, lw, m.Generation, m.Page, format, &buf); err != nil {
 			return false, retryable(err)
 		}
@@ -443,10 +455,15 @@ func (s *Server) sourceError(ctx context.Context, c *call, wd *store.Window, m s
 		backoff := time.Duration(1<<min(m.Retries, 8)) * time.Second
 		delay = max(delay, backoff+time.Duration(rand.Int64N(int64(backoff/2)+1)))
 	}
-	if err := s.d.Queue.Send(ctx, queue.Windows, m, delay); err != nil {
+	if err := s.send(ctx, queue.Windows, m, delay); err != nil {
 		return nil, retryable(err)
 	}
-	c.note("outcome_detail", "page re-enqueued with delay", "delay_s", delay.Seconds(), "throttled", throttled)
+	why := "transient error, backing off"
+	if throttled {
+		why = "throttled by the service"
+	}
+	c.requeue(delay, why)
+	c.note("cause", err.Error())
 	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
 		if throttled {
 			w.Throttles++
@@ -462,10 +479,10 @@ func (s *Server) useUsageDetails(ctx context.Context, c *call, wd *store.Window,
 		return s.fail(ctx, wd, cause)
 	}
 	next := sourceMessage{Version: messageVersion, Source: landing.SourceUsageDetails, Window: m.Window, Step: stepStart, RunID: m.RunID}
-	if err := s.d.Queue.Send(ctx, queue.Windows, next, 0); err != nil {
+	if err := s.send(ctx, queue.Windows, next, 0); err != nil {
 		return nil, retryable(err)
 	}
-	c.note("outcome_detail", "cost details refuses the offer: usage details instead")
+	c.requeue(0, "cost details refuses the offer: usage details instead")
 	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
 		w.AddError(cause.Error() + "; ingesting from usage details instead")
 	})

@@ -26,6 +26,7 @@ import (
 	"github.com/costsync/costsync/shared/landing"
 	"github.com/costsync/costsync/shared/queue"
 	"github.com/costsync/costsync/shared/store"
+	"github.com/costsync/costsync/shared/telemetry"
 )
 
 func main() {
@@ -45,7 +46,20 @@ func run(log *slog.Logger) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration warning", "warning", w)
 	}
-	deps, err := build(cfg, log)
+	// Traces and metrics over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (or a
+	// signal's own endpoint) is set; otherwise off, at no cost.
+	tel, shutdownTelemetry, err := telemetry.Setup(context.Background(), os.Getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTelemetry(ctx); err != nil {
+			log.Warn("telemetry shutdown failed", "telemetry", tel.Where(), "error", err.Error())
+		}
+	}()
+	deps, err := build(cfg, tel, log)
 	if err != nil {
 		return err
 	}
@@ -59,22 +73,27 @@ func run(log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	log.Info("handler listening", "port", cfg.Port, "scopes", len(cfg.Scopes))
+	log.Info("handler listening", "port", cfg.Port, "scopes", len(cfg.Scopes), "telemetry", tel.Where())
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// Serve returns at once on Shutdown: wait for the invocations in flight
+	// to finish, so that their telemetry is flushed below.
+	<-drained
 	return nil
 }
 
 // build makes every client once. Managed identity is used for every Azure
 // call: ManagedIdentityCredential, user-assigned when AZURE_CLIENT_ID is set.
-func build(cfg *config.Config, log *slog.Logger) (*handlers.Deps, error) {
+func build(cfg *config.Config, tel *telemetry.Telemetry, log *slog.Logger) (*handlers.Deps, error) {
 	var mi *azidentity.ManagedIdentityCredentialOptions
 	if cfg.ClientID != "" {
 		mi = &azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID(cfg.ClientID)}
@@ -83,7 +102,12 @@ func build(cfg *config.Config, log *slog.Logger) (*handlers.Deps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("managed identity: %w", err)
 	}
-	return deps(cfg, cred, log)
+	d, err := deps(cfg, tel.Credential(cred), log)
+	if err != nil {
+		return nil, err
+	}
+	d.Telemetry = tel
+	return d, nil
 }
 
 // deps builds the handlers' dependencies on a credential.

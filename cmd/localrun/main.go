@@ -11,6 +11,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,7 +19,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/costsync/costsync/internal/otlprecv"
 	"github.com/costsync/costsync/internal/pipeline"
+	"github.com/costsync/costsync/shared/telemetry"
 )
 
 func main() {
@@ -29,16 +32,24 @@ func main() {
 	flag.StringVar(&o.StackDir, "dir", ".stack", "state directory of the local stack (certificate, component logs)")
 	flag.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long the pipeline may take")
 	rows := flag.Int("rows-per-day", 150, "simulated cost lines per scope and day")
+	otlp := flag.String("otlp", "local", "where the handler's traces and metrics go: local (an OTLP receiver in this process, whose counts are printed), off, or an OTLP/HTTP endpoint URL")
 	flag.Parse()
 	o.Scopes = strings.Split(scopes, ";")
 	o.CostsimArgs = []string{"-seed", "1", "-rows-per-day", fmt.Sprint(*rows), "-blob-rows", "400", "-retry-after", "1", "-polls", "2"}
 	o.Progress = os.Stdout
+
+	recv, err := telemetryTo(*otlp, &o)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "localrun: %v\n", err)
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sum, err := pipeline.Run(ctx, o)
 	if sum != nil {
 		printSummary(sum)
+		printTelemetry(*otlp, recv)
 	}
 	if err == nil && sum != nil {
 		for _, d := range sum.Days {
@@ -76,6 +87,45 @@ func printSummary(s *pipeline.Summary) {
 		fmt.Printf("\nall %d scope-days reconcile exactly with the source\n", len(s.Days))
 	} else if mismatches > 0 {
 		fmt.Printf("\n%d scope-days do NOT reconcile\n", mismatches)
+	}
+}
+
+// telemetryTo points the handler's OpenTelemetry exporters at the
+// destination the -otlp flag names; for "local" it starts a receiver.
+func telemetryTo(dest string, o *pipeline.Options) (*otlprecv.Receiver, error) {
+	o.Env = map[string]string{telemetry.KeyServiceName: "costsync-localrun"}
+	switch dest {
+	case "off":
+		o.Env[telemetry.KeySDKDisabled] = "true"
+		return nil, nil
+	case "local":
+		recv, err := otlprecv.Start(nil)
+		if err != nil {
+			return nil, err
+		}
+		o.Env[telemetry.KeyEndpoint] = recv.URL
+		return recv, nil
+	}
+	u, err := url.Parse(dest)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("-otlp %q: want local, off or an http(s) URL", dest)
+	}
+	o.Env[telemetry.KeyEndpoint] = dest
+	return nil, nil
+}
+
+// printTelemetry says where the telemetry went and, when localrun received
+// it, its figures.
+func printTelemetry(dest string, recv *otlprecv.Receiver) {
+	switch {
+	case recv != nil:
+		recv.Close()
+		fmt.Printf("\ntelemetry: OTLP/HTTP to %s (localrun's own receiver)\n", recv.URL)
+		pipeline.ReadFigures(recv).Print(os.Stdout)
+	case dest == "off":
+		fmt.Printf("\ntelemetry: off\n")
+	default:
+		fmt.Printf("\ntelemetry: OTLP/HTTP to %s (the figures are in that backend)\n", dest)
 	}
 }
 

@@ -121,11 +121,14 @@ func do(req *http.Request, want int, v any) error {
 
 // SimStats are costsim's counters of faults and quota refusals.
 type SimStats struct {
-	Requests      map[string]int `json:"requests"`
-	Throttled     int            `json:"throttled"`
-	QuotaRejected int            `json:"quotaRejected"`
-	ServerErrors  int            `json:"serverErrors"`
-	Resets        int            `json:"resets"`
+	Requests map[string]int `json:"requests"`
+	// Status counts the answers per request kind and status ("reset":
+	// the connection was reset).
+	Status        map[string]map[string]int `json:"status"`
+	Throttled     int                       `json:"throttled"`
+	QuotaRejected int                       `json:"quotaRejected"`
+	ServerErrors  int                       `json:"serverErrors"`
+	Resets        int                       `json:"resets"`
 }
 
 // SimStats reads costsim's GET /_sim/stats.

@@ -13,6 +13,8 @@ import (
 
 	"github.com/costsync/costsync/internal/localstack"
 	"github.com/costsync/costsync/internal/logscan"
+	"github.com/costsync/costsync/internal/otlprecv"
+	"github.com/costsync/costsync/shared/telemetry"
 )
 
 // TestNoSecretsInLogs runs the pipeline on the local stack while costsim
@@ -20,13 +22,28 @@ import (
 // finally points its links at another host, then reads every log the stack
 // wrote (the handler's, inside devhost's; devhost's; costsim's; the
 // emulators') and searches them for bearer tokens (the JWTs costsim mints),
-// SAS signatures and Authorization headers. None may be there.
+// SAS signatures and Authorization headers. None may be there. The
+// handler's traces and metrics go to an OTLP receiver that writes every
+// span and metric point into the logs folder: they are scanned too.
 func TestNoSecretsInLogs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: needs the local stack")
 	}
 	dir := t.TempDir()
-	o := Options{Scopes: DefaultScopes, Days: 2}
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dump, err := os.Create(filepath.Join(dir, "logs", "telemetry.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dump.Close()
+	recv, err := otlprecv.Start(&otlprecv.Options{Dump: dump})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	o := Options{Scopes: DefaultScopes, Days: 2, Env: map[string]string{telemetry.KeyEndpoint: recv.URL}}
 	st := localstack.StartT(t, localstack.Options{
 		Dir:        dir,
 		Components: localstack.Components{Storage: true, Cosmos: true, Costsim: true, Devhost: true},
@@ -75,6 +92,9 @@ func TestNoSecretsInLogs(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := recv.Close(); err != nil {
+		t.Fatal(err)
+	}
 	leaks, stats, err := logscan.Dir(filepath.Join(dir, "logs"))
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +106,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	// token, Cost Details and download requests, the failures, the refusal,
 	// and a link whose query string was cut from an error.
 	all := ""
-	for _, name := range []string{"devhost.log", "costsim.log"} {
+	for _, name := range []string{"devhost.log", "costsim.log", "telemetry.log"} {
 		b, err := os.ReadFile(filepath.Join(dir, "logs", name))
 		if err != nil {
 			t.Fatal(err)
@@ -94,7 +114,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 		all += string(b)
 	}
 	for _, w := range []string{`"function":"ProcessWindow"`, `"kind":"token"`, `"kind":"download"`, `"status":429`, `"reset":true`,
-		"report failed", "report link expired", "refused link to https://evil.example.com/", "?REDACTED"} {
+		"report failed", "report link expired", "refused link to https://evil.example.com/", "?REDACTED",
+		`{"span":{`, `"name":"GET report.download"`, `"http.response.status_code":"429"`, `"error.type":"transport"`, `{"point":{"metric":"costsync.api.request.duration"`} {
 		if !strings.Contains(all, w) {
 			t.Errorf("the logs never show %s: the scan proves less than it should", w)
 		}

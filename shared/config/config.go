@@ -7,9 +7,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"

@@ -132,12 +132,12 @@ func New(cred azcore.TokenCredential, o *Options) (*Client, error) {
 	}
 	scope := strings.TrimRight(cloud.Audience, "/") + "/.default"
 	c.pipeline = runtime.NewPipeline("costsync-costapi", "v1", runtime.PipelineOptions{
-		PerRetry: []policy.Policy{runtime.NewBearerTokenPolicy(cred, []string{scope}, nil)},
+		PerRetry: []policy.Policy{runtime.NewBearerTokenPolicy(cred, []string{scope}, nil), measure{}},
 	}, &opts)
 	// A download streams for as long as it makes progress: no per-try
 	// timeout (azcore's would cut a long body), an idle timeout instead.
 	c.download = runtime.NewPipeline("costsync-costapi", "v1", runtime.PipelineOptions{
-		PerRetry: []policy.Policy{idleTimeout{idle}},
+		PerRetry: []policy.Policy{idleTimeout{idle}, measure{}},
 	}, &download)
 	return c, nil
 }
@@ -204,7 +204,7 @@ func (c *Client) RequestReport(ctx context.Context, scope Scope, r ReportRequest
 	u := *c.arm
 	u.Path = "/" + scope.Path + "/providers/Microsoft.CostManagement/generateCostDetailsReport"
 	u.RawQuery = "api-version=" + APIVersion
-	req, err := runtime.NewRequest(ctx, http.MethodPost, u.String())
+	req, err := runtime.NewRequest(withAPI(ctx, APIReportRequest), http.MethodPost, u.String())
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +220,7 @@ func (c *Client) PollReport(ctx context.Context, scope Scope, location string) (
 	if err := c.checkLink("poll report", location, false); err != nil {
 		return nil, err
 	}
-	req, err := runtime.NewRequest(ctx, http.MethodGet, location)
+	req, err := runtime.NewRequest(withAPI(ctx, APIReportPoll), http.MethodGet, location)
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +322,7 @@ func (c *Client) OpenBlob(ctx context.Context, link string) (io.ReadCloser, erro
 	if err := c.checkLink(op, link, true); err != nil {
 		return nil, err
 	}
-	req, err := runtime.NewRequest(ctx, http.MethodGet, link)
+	req, err := runtime.NewRequest(withAPI(ctx, APIReportDownload), http.MethodGet, link)
 	if err != nil {
 		return nil, err
 	}

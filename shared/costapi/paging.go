@@ -26,7 +26,7 @@ func (c *Client) call(ctx context.Context, op string, scope Scope, method, link 
 	if err := c.checkLink(op, link, false); err != nil {
 		return nil, nil, err
 	}
-	req, err := runtime.NewRequest(ctx, method, link)
+	req, err := runtime.NewRequest(withAPI(ctx, apiOf(op)), method, link)
 	if err != nil {
 		return nil, nil, &Error{Op: op, Scope: scope, Err: err}
 	}

@@ -42,8 +42,11 @@ type Manifest struct {
 	Generation int64         `json:"generation"`
 	Parts      []Part        `json:"parts"`
 	LandedAt   time.Time     `json:"landedAt"`
-	// Trace carries the W3C traceparent of the window, when there is one.
+	// Trace carries the W3C traceparent of the window, when there is one:
+	// ingestion continues the window's trace.
 	Trace string `json:"trace,omitempty"`
+	// RunID is the on-demand run the report belongs to, when there is one.
+	RunID string `json:"runId,omitempty"`
 	// Query describes the pages of a Query API source (Source "query").
 	Query *QueryInfo `json:"query,omitempty"`
 }

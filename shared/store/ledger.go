@@ -75,10 +75,13 @@ type Window struct {
 	// whole report, which the documents in Cosmos DB were checked against.
 	Days []DayTotal `json:"days"`
 	// Errors are the latest errors, oldest first, at most MaxWindowErrors.
-	Errors      []string  `json:"errors"`
-	Quarantined int       `json:"quarantined"`
-	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	Errors      []string `json:"errors"`
+	Quarantined int      `json:"quarantined"`
+	// Poisoned counts the messages of the window that failed every
+	// delivery and reached a poison queue.
+	Poisoned  int       `json:"poisoned,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 	// SuccessGeneration and LastSuccessAt tell which generation completed
 	// last and when: the store sets them whenever a window is written
 	// complete with a generation it had not completed before (LastSuccessAt
