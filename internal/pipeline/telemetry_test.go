@@ -58,8 +58,10 @@ func TestTelemetryOfOneRun(t *testing.T) {
 	st := localstack.StartT(t, localstack.Options{
 		Dir:        dir,
 		Components: localstack.Components{Storage: true, Cosmos: true, Costsim: true, Devhost: true},
+		// The run must see 429s: with about fifteen Cost Management calls, a
+		// rate of 0.4 leaves a run without any at about 1 in 2,000.
 		CostsimArgs: []string{"-seed", "5", "-rows-per-day", "60", "-blob-rows", "25", "-retry-after", "1", "-polls", "1",
-			"-page-rows", "20", "-faults", `{"throttleRate":0.15}`},
+			"-page-rows", "20", "-faults", `{"throttleRate":0.4}`},
 		Env: Env(o),
 	})
 	ctx := context.Background()
