@@ -232,6 +232,23 @@ func (s *Server) again(ctx context.Context, c *call, wd *store.Window, m windowM
 	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) { w.AddError(why) })
 }
 
+// retryDelay is how long a message waits in the queue after err: what a
+// throttling service asked for, or for a transient error exponential
+// backoff with jitter (unless the service asked for more), counted in
+// retries. throttled tells which.
+func retryDelay(err error, retries *int) (delay time.Duration, throttled bool) {
+	if e, ok := costapi.AsError(err); ok {
+		delay, throttled = e.RetryAfter, e.Throttled
+	}
+	if !throttled {
+		*retries++
+		backoff := time.Duration(1<<min(*retries, 8)) * time.Second
+		backoff += time.Duration(rand.Int64N(int64(backoff/2) + 1))
+		delay = max(delay, backoff)
+	}
+	return delay, throttled
+}
+
 // windowError handles a failed call: throttling and transient errors wait in
 // the queue (never dropped, never skipped); permanent ones (a refused link,
 // a missing role, a request the service will never accept) are recorded.
@@ -241,19 +258,7 @@ func (s *Server) windowError(ctx context.Context, c *call, wd *store.Window, m w
 	if !isRetryable(err) {
 		return s.fail(ctx, wd, err)
 	}
-	var delay time.Duration
-	throttled := false
-	if e, ok := costapi.AsError(err); ok {
-		delay, throttled = e.RetryAfter, e.Throttled
-	}
-	if !throttled {
-		// Transient: exponential backoff with jitter, unless the service
-		// asked for more.
-		m.Retries++
-		backoff := time.Duration(1<<min(m.Retries, 8)) * time.Second
-		backoff += time.Duration(rand.Int64N(int64(backoff/2) + 1))
-		delay = max(delay, backoff)
-	}
+	delay, throttled := retryDelay(err, &m.Retries)
 	if err := s.send(ctx, queue.Windows, m, delay); err != nil {
 		return nil, retryable(err)
 	}

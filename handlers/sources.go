@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -445,16 +444,7 @@ func (s *Server) sourceError(ctx context.Context, c *call, wd *store.Window, m s
 	case ok && !e.Retryable, !ok && !isRetryable(err):
 		return s.fail(ctx, wd, err)
 	}
-	var delay time.Duration
-	throttled := ok && e.Throttled
-	if ok {
-		delay = e.RetryAfter
-	}
-	if !throttled {
-		m.Retries++
-		backoff := time.Duration(1<<min(m.Retries, 8)) * time.Second
-		delay = max(delay, backoff+time.Duration(rand.Int64N(int64(backoff/2)+1)))
-	}
+	delay, throttled := retryDelay(err, &m.Retries)
 	if err := s.send(ctx, queue.Windows, m, delay); err != nil {
 		return nil, retryable(err)
 	}

@@ -280,8 +280,16 @@ func (p *Pipeline) Wait(ctx context.Context, scopes []string, want int, base Bas
 	}
 }
 
-// Truth asks costsim for the ground truth of a scope's days.
-func (p *Pipeline) Truth(ctx context.Context, scope, metric, from, to string) ([]store.DayTotal, error) {
+// truthDay is one day of costsim's ground truth (GET /_sim/truth).
+type truthDay struct {
+	Date, Currency, BilledCost string
+	Rows                       int64
+	UsageRows                  int64  `json:"usageRows"`
+	UsageQuantity              string `json:"usageQuantity"`
+}
+
+// truth asks costsim for the ground truth of a scope's days.
+func (p *Pipeline) truth(ctx context.Context, scope, metric, from, to string) ([]truthDay, error) {
 	q := url.Values{"scope": {scope}, "metric": {metric}, "from": {from}, "to": {to}}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.Stack.CostsimURL+"/_sim/truth?"+q.Encode(), nil)
 	resp, err := p.Stack.Transport().Do(req)
@@ -294,16 +302,23 @@ func (p *Pipeline) Truth(ctx context.Context, scope, metric, from, to string) ([
 		return nil, fmt.Errorf("costsim truth: %s: %s", resp.Status, b)
 	}
 	var t struct {
-		Days []struct {
-			Date, Currency, BilledCost string
-			Rows                       int64
-		} `json:"days"`
+		Days []truthDay `json:"days"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil {
 		return nil, fmt.Errorf("costsim truth: %w", err)
 	}
+	return t.Days, nil
+}
+
+// Truth asks costsim for the ground truth of a scope's days: rows and exact
+// billed cost per day and currency. Days without rows are left out.
+func (p *Pipeline) Truth(ctx context.Context, scope, metric, from, to string) ([]store.DayTotal, error) {
+	days, err := p.truth(ctx, scope, metric, from, to)
+	if err != nil {
+		return nil, err
+	}
 	var out []store.DayTotal
-	for _, d := range t.Days {
+	for _, d := range days {
 		if d.Rows == 0 {
 			continue
 		}

@@ -2,11 +2,7 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
@@ -29,29 +25,12 @@ func (p *Pipeline) Send(ctx context.Context, msg any) error {
 // Commerce UsageAggregates reports): rows and exact quantity per day. Days
 // without usage are left out.
 func (p *Pipeline) UsageTruth(ctx context.Context, scope, from, to string) ([]store.QuantityTotal, error) {
-	q := url.Values{"scope": {scope}, "metric": {"ActualCost"}, "from": {from}, "to": {to}}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.Stack.CostsimURL+"/_sim/truth?"+q.Encode(), nil)
-	resp, err := p.Stack.Transport().Do(req)
+	days, err := p.truth(ctx, scope, "ActualCost", from, to)
 	if err != nil {
-		return nil, fmt.Errorf("costsim truth: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return nil, fmt.Errorf("costsim truth: %s: %s", resp.Status, b)
-	}
-	var t struct {
-		Days []struct {
-			Date          string `json:"date"`
-			UsageRows     int64  `json:"usageRows"`
-			UsageQuantity string `json:"usageQuantity"`
-		} `json:"days"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil {
-		return nil, fmt.Errorf("costsim truth: %w", err)
+		return nil, err
 	}
 	var out []store.QuantityTotal
-	for _, d := range t.Days {
+	for _, d := range days {
 		if d.UsageRows == 0 {
 			continue
 		}
