@@ -258,13 +258,25 @@ func (s *Server) windowError(ctx context.Context, c *call, wd *store.Window, m w
 	if !isRetryable(err) {
 		return s.fail(ctx, wd, err)
 	}
-	delay, throttled := retryDelay(err, &m.Retries)
-	if err := s.send(ctx, queue.Windows, m, delay); err != nil {
+	return s.waitInQueue(ctx, c, wd, &m, &m.Retries, err, func(w *store.Window) {
+		if unsent && w.Generation == m.Generation {
+			w.Attempts--
+		}
+	})
+}
+
+// waitInQueue sends msg (a cost-windows message whose retry count is
+// *retries) back to its queue after the delay that err calls for
+// (retryDelay), and records the error in the window's ledger; also, when
+// set, changes the ledger document too.
+func (s *Server) waitInQueue(ctx context.Context, c *call, wd *store.Window, msg any, retries *int, err error, also func(*store.Window)) (*outcome, error) {
+	delay, throttled := retryDelay(err, retries)
+	if err := s.send(ctx, queue.Windows, msg, delay); err != nil {
 		return nil, retryable(err)
 	}
 	why := "transient error, backing off"
 	if throttled {
-		why = "throttled by Cost Management"
+		why = "throttled by the service"
 	}
 	c.requeue(delay, why)
 	c.note("cause", err.Error())
@@ -272,8 +284,8 @@ func (s *Server) windowError(ctx context.Context, c *call, wd *store.Window, m w
 		if throttled {
 			w.Throttles++
 		}
-		if unsent && w.Generation == m.Generation {
-			w.Attempts--
+		if also != nil {
+			also(w)
 		}
 		w.AddError(err.Error())
 	})

@@ -444,22 +444,7 @@ func (s *Server) sourceError(ctx context.Context, c *call, wd *store.Window, m s
 	case ok && !e.Retryable, !ok && !isRetryable(err):
 		return s.fail(ctx, wd, err)
 	}
-	delay, throttled := retryDelay(err, &m.Retries)
-	if err := s.send(ctx, queue.Windows, m, delay); err != nil {
-		return nil, retryable(err)
-	}
-	why := "transient error, backing off"
-	if throttled {
-		why = "throttled by the service"
-	}
-	c.requeue(delay, why)
-	c.note("cause", err.Error())
-	return &outcome{}, s.updateWindow(ctx, wd, func(w *store.Window) {
-		if throttled {
-			w.Throttles++
-		}
-		w.AddError(err.Error())
-	})
+	return s.waitInQueue(ctx, c, wd, &m, &m.Retries, err, nil)
 }
 
 // useUsageDetails answers a Cost Details 422 (an offer it does not serve,
