@@ -65,8 +65,9 @@ BENCH_PKGS := ./shared/costcsv/
 # the Cosmos emulator (it starts the emulator itself).
 BENCH_PKGS += ./shared/store/
 
+# -p 1: one package at a time, so that neither measures the other's load.
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem $(BENCH_PKGS)
 
 # A zip-deployable folder: host.json, the function folders at the root, and
 # the linux/amd64 handler that host.json names.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -202,7 +203,7 @@ func (s *Server) runPart(ctx context.Context, c *call, m partMessage, deadline t
 	r.batch = make([]store.Cost, 0, flushSize)
 	start := time.Now()
 	defer func() {
-		s.partMeasures(ctx, c, r, counted.n, time.Since(start))
+		s.partMeasures(ctx, c, r, counted.n.Load(), time.Since(start))
 	}()
 	for {
 		rec, err := rd.Next()
@@ -494,12 +495,12 @@ func (s *Server) partMeasures(ctx context.Context, c *call, r *partRun, bytes in
 // countingReader counts the bytes read through it.
 type countingReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64 // the parser reads ahead on a goroutine of its own
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 

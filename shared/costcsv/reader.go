@@ -40,6 +40,7 @@ type Reader struct {
 	format   Format
 
 	src    rowSource
+	ahead  *readAhead // src when it reads ahead, to stop it
 	header []string
 	lay    *layout
 	focus  bool
@@ -173,12 +174,18 @@ func newReader(src rowSource, format Format, o *Options) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	var ahead *readAhead
+	if _, ok := src.(*csvSource); ok {
+		ahead = newReadAhead(src)
+		src = ahead
+	}
 	return &Reader{
 		file:     o.File,
 		part:     o.Part,
 		services: o.Services,
 		format:   format,
 		src:      src,
+		ahead:    ahead,
 		header:   header,
 		lay:      lay,
 		focus:    lay.spec == focusSpec,
@@ -190,7 +197,9 @@ func newReader(src rowSource, format Format, o *Options) (*Reader, error) {
 var errClosed = errors.New("costcsv: Next on a closed Reader")
 
 // Close removes the temporary files the Reader spilled occurrence counts
-// to, if any; Next then fails. It does not close the underlying reader.
+// to, if any; Next then fails. It does not close the underlying reader, but
+// it stops reading it: CSV is read a few hundred lines ahead of Next on a
+// goroutine, and Close returns once that goroutine has returned.
 // Calling it more than once, or after the end of the file, is harmless.
 func (r *Reader) Close() error {
 	if r.done == nil {
@@ -202,6 +211,9 @@ func (r *Reader) Close() error {
 
 // release frees the occurrence counts once no line will be read any more.
 func (r *Reader) release() {
+	if r.ahead != nil {
+		r.ahead.stop()
+	}
 	if err := r.seen.close(); err != nil && r.closeErr == nil {
 		r.closeErr = fmt.Errorf("remove temporary files of %s: %w", r.file, err)
 	}
