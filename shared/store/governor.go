@@ -212,6 +212,13 @@ func acquire(ctx context.Context, rw ledgerRW, buckets []Bucket, ticket string, 
 	// Documents are always written in the same order.
 	slices.SortFunc(active, func(a, b Bucket) int { return cmp.Compare(GovernorID(a.Key), GovernorID(b.Key)) })
 	now = now.UTC()
+	// written is the booking an earlier attempt of this call left in each
+	// document it wrote before losing the race for a later one. The next
+	// attempt takes it out before deciding: left in, a call recorded there
+	// would count as this ticket's earlier call (and the ticket would get a
+	// second one), and a booking there would be taken for the ticket's
+	// booking in every bucket, leaving the other buckets without it.
+	written := map[string]Booking{}
 	for attempt := 0; attempt < maxAcquireAttempts; attempt++ {
 		docs := make([]*Governor, len(active))
 		for i, b := range active {
@@ -220,6 +227,13 @@ func acquire(ctx context.Context, rw ledgerRW, buckets []Bucket, ticket string, 
 				g = &Governor{ID: GovernorID(b.Key), PK: governorPK, Kind: KindGovernor, Bucket: strings.ToLower(b.Key)}
 			} else if err != nil {
 				return Grant{}, fmt.Errorf("acquire: %w", err)
+			}
+			if w, ok := written[g.ID]; ok {
+				if j := slices.IndexFunc(g.Bookings, func(b Booking) bool {
+					return b.Ticket == w.Ticket && b.Claimed == w.Claimed && b.At.Equal(w.At)
+				}); j >= 0 {
+					g.Bookings = slices.Delete(g.Bookings, j, j+1)
+				}
 			}
 			docs[i] = g
 		}
@@ -233,14 +247,14 @@ func acquire(ctx context.Context, rw ledgerRW, buckets []Bucket, ticket string, 
 			g.UpdatedAt = now
 			err := putDoc(ctx, rw, governorPK, g.ID, KindGovernor, g, g.ETag == "")
 			if errors.Is(err, ErrConflict) || errors.Is(err, ErrPrecondition) {
-				// Another caller wrote first. Documents already written
-				// hold this ticket's booking; the next attempt replaces it.
+				// Another caller wrote first: try again from the start.
 				conflict = true
 				break
 			}
 			if err != nil {
 				return Grant{}, fmt.Errorf("acquire: %w", err)
 			}
+			written[g.ID] = Booking{Ticket: ticket, At: grant.At, Claimed: grant.Go}
 		}
 		if !conflict {
 			return grant, nil
