@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // tinyLimits are budgets small enough that a few thousand keys spill many
@@ -191,9 +192,18 @@ func TestSpillFails(t *testing.T) {
 }
 
 // TestReaderClose: Next after Close fails rather than number lines without
-// the counts Close dropped; Close twice is harmless.
+// the counts Close dropped; the file is not read after Close returns (the
+// reader reads ahead on a goroutine, which Close stops) and was read only
+// a bounded way ahead; Close twice is harmless.
 func TestReaderClose(t *testing.T) {
-	r, err := NewReader(strings.NewReader("Date,Cost,BillingCurrency\n09/01/2023,1,USD\n09/01/2023,1,USD\n"), nil)
+	g := newEAGen(3, 50, 2, 1)
+	var b strings.Builder
+	b.WriteString(g.header())
+	for range 20000 {
+		b.WriteString(g.line())
+	}
+	cr := &countingReader{r: strings.NewReader(b.String())}
+	r, err := NewReader(cr, &Options{File: "ea.csv"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +212,14 @@ func TestReaderClose(t *testing.T) {
 	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
+	}
+	n := cr.n.Load()
+	time.Sleep(20 * time.Millisecond)
+	if cr.n.Load() != n {
+		t.Error("the file was read after Close returned")
+	}
+	if n >= int64(b.Len()) {
+		t.Errorf("read %d of %d bytes for one line: not bounded", n, b.Len())
 	}
 	if _, err := r.Next(); !errors.Is(err, errClosed) {
 		t.Errorf("Next after Close: %v, want %v", err, errClosed)

@@ -177,36 +177,6 @@ func TestReadAheadStop(t *testing.T) {
 	}
 }
 
-// TestReaderCloseStopsReadingAhead checks through the Reader: after Close,
-// the file is not read any more.
-func TestReaderCloseStopsReadingAhead(t *testing.T) {
-	g := newEAGen(3, 50, 2, 1)
-	var b strings.Builder
-	b.WriteString(g.header())
-	for range 20000 {
-		b.WriteString(g.line())
-	}
-	cr := &countingReader{r: strings.NewReader(b.String())}
-	r, err := NewReader(cr, &Options{File: "ea.csv"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Next(); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
-	n := cr.n.Load()
-	time.Sleep(20 * time.Millisecond)
-	if cr.n.Load() != n {
-		t.Fatal("the file was read after Close returned")
-	}
-	if n >= int64(b.Len()) {
-		t.Fatalf("read %d of %d bytes for one line: not bounded", n, b.Len())
-	}
-}
-
 type countingReader struct {
 	r io.Reader
 	n atomic.Int64
