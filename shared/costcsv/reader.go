@@ -28,11 +28,12 @@ type Options struct {
 	TempDir string
 }
 
-// Reader streams the records of one cost file. It holds one line at a time
-// plus counts per distinct natural key (for occurrence numbers) in a fixed
-// memory budget, beyond which they go to temporary files: call Close when
-// done (reading to the end or to a fatal error also releases them). A
-// Reader is not safe for concurrent use.
+// Reader streams the records of one cost file. It holds a few batches of
+// lines (CSV is read ahead on a goroutine: three batches of about 256 KiB
+// of text) plus counts per distinct natural key (for occurrence numbers)
+// in a fixed memory budget, beyond which they go to temporary files: call
+// Close when done (reading to the end or to a fatal error also releases
+// them and stops the goroutine). A Reader is not safe for concurrent use.
 type Reader struct {
 	file     string
 	part     int
@@ -119,7 +120,7 @@ func (c *interned) intern(b []byte) string {
 
 // NewReader reads the header of a CSV or gzip-compressed CSV cost file from
 // r (told apart by the gzip magic bytes) and recognises its schema; it then
-// streams, holding one line at a time. An unrecognised header is a
+// streams, holding a few batches of lines. An unrecognised header is a
 // *HeaderError; other errors come from r. A leading UTF-8 byte order mark
 // is skipped. Parquet needs random access: use Open.
 func NewReader(r io.Reader, o *Options) (*Reader, error) {
