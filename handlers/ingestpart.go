@@ -13,6 +13,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/costsync/costsync/shared/config"
+	"github.com/costsync/costsync/shared/costapi"
 	"github.com/costsync/costsync/shared/costcsv"
 	"github.com/costsync/costsync/shared/invocation"
 	"github.com/costsync/costsync/shared/landing"
@@ -151,6 +153,10 @@ type partRun struct {
 	batch    []store.Cost
 	writer   *store.CostWriter
 	stats    store.WriteStats
+	// ownScopes are the subscriptions configured as scopes of their own
+	// when the window's scope is a billing scope: a line of one of them
+	// means the two overlap.
+	ownScopes map[string]struct{}
 }
 
 // runPart ingests one part from its checkpoint: it re-reads the part from
@@ -162,7 +168,8 @@ type partRun struct {
 // window.
 func (s *Server) runPart(ctx context.Context, c *call, m partMessage, deadline time.Time) (*outcome, error) {
 	w := m.Window
-	r := &partRun{m: m, windowID: store.WindowID(w.Scope, w.Metric, w.From, w.To), ids: map[string][][16]byte{}}
+	r := &partRun{m: m, windowID: store.WindowID(w.Scope, w.Metric, w.From, w.To), ids: map[string][][16]byte{},
+		ownScopes: s.subscriptionScopes(w.Scope)}
 	wd, err := s.d.Store.GetWindow(ctx, w.Scope, r.windowID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -225,6 +232,11 @@ func (s *Server) runPart(ctx context.Context, c *call, m partMessage, deadline t
 		}
 		if err != nil {
 			return s.partFailed(ctx, wd, fmt.Errorf("read %s: %w", m.Blob, err))
+		}
+		if _, dup := r.ownScopes[rec.SubAccountID]; dup {
+			return s.fail(ctx, wd, fmt.Errorf("%s line %d: scope %s holds costs of subscription %s, which %s also names as a scope of its own: "+
+				"its costs would be counted twice, so this window is refused; remove one of the two from %s",
+				m.Blob, rec.Line, w.Scope, rec.SubAccountID, config.KeyScopes, config.KeyScopes))
 		}
 		// A line dated outside the window is kept (nothing is dropped) and
 		// its day joins the sweep and the reconciliation.
@@ -490,6 +502,31 @@ func (s *Server) partMeasures(ctx context.Context, c *call, r *partRun, bytes in
 	t.Quarantined(ctx, scope, r.newBad)
 	c.note("written", r.stats.Written, "skipped", r.stats.Skipped, "stale", r.stats.Stale,
 		"quarantined", r.bad, "checkpoint_line", r.cp.Line, "request_charge", r.stats.RequestCharge)
+}
+
+// subscriptionScopes returns the ids of the configured subscription scopes
+// when scope is a billing scope, nil otherwise. A subscription's path does
+// not name its billing account, so configuration cannot tell whether it is
+// inside a configured billing scope (costapi.Overlap only warns); the
+// billing scope's report tells, line by line, and such a window is refused
+// rather than counted twice.
+func (s *Server) subscriptionScopes(scope string) map[string]struct{} {
+	if s.d.Config == nil {
+		return nil
+	}
+	if sc, err := costapi.ParseScope(scope); err != nil || sc.IsSubscription() {
+		return nil
+	}
+	var out map[string]struct{}
+	for _, sc := range s.d.Config.Scopes {
+		if id := sc.SubscriptionID(); id != "" {
+			if out == nil {
+				out = map[string]struct{}{}
+			}
+			out[id] = struct{}{}
+		}
+	}
+	return out
 }
 
 // countingReader counts the bytes read through it.

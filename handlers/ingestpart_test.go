@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/costsync/costsync/shared/config"
+	"github.com/costsync/costsync/shared/costapi"
 	"github.com/costsync/costsync/shared/costcsv"
 	"github.com/costsync/costsync/shared/invocation"
 	"github.com/costsync/costsync/shared/landing"
@@ -218,7 +219,13 @@ func genLines(n int, seed uint64) []costLine {
 // land writes lines as a report of parts parts and generation gen.
 func (r *ingestRig) landReport(t *testing.T, gen int64, lines []costLine, parts int) *report {
 	t.Helper()
-	rep := &report{w: ingestWindow, gen: gen}
+	return r.landReportOf(t, ingestWindow, gen, lines, parts)
+}
+
+// landReportOf lands lines as a report of window w.
+func (r *ingestRig) landReportOf(t *testing.T, w window.Window, gen int64, lines []costLine, parts int) *report {
+	t.Helper()
+	rep := &report{w: w, gen: gen}
 	per := (len(lines) + parts - 1) / parts
 	for i := range parts {
 		var b strings.Builder
@@ -699,6 +706,64 @@ func TestIngestRefusesOlderGenerations(t *testing.T) {
 		r.check(t, newer)
 		if got := count(r.logs.invocations(t), "outcome_detail", "stale report refused"); got != 2 {
 			t.Errorf("%d invocations refused a stale report, want 2", got)
+		}
+	})
+}
+
+// TestIngestRefusesOverlappingScopes: a billing scope whose report holds
+// the costs of a subscription that is configured as a scope of its own
+// would count them twice. Configuration cannot see it (a subscription's
+// path does not name its billing account); the report does: the window is
+// failed with a message that names both and the setting, and none of its
+// lines is written. The same report without the subscription configured is
+// ingested whole.
+func TestIngestRefusesOverlappingScopes(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore func(*testing.T) storetest.Store) {
+		account, err := costapi.ParseScope("providers/Microsoft.Billing/billingAccounts/8611537")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := ingestWindow
+		w.Scope = account.Path
+		id := store.WindowID(w.Scope, w.Metric, w.From, w.To)
+		for _, overlap := range []bool{false, true} {
+			r := newIngestRig(t, newStore(t), time.Hour)
+			if overlap {
+				r.srv.d.Config.Scopes = append(r.srv.d.Config.Scopes, account) // and testScope, its subscription
+			} else {
+				r.srv.d.Config.Scopes = []costapi.Scope{account}
+			}
+			rep := r.landReportOf(t, w, 1700000000700, genLines(900, 11), 3)
+			if code := r.post(t.Context(), t, "IngestManifest", rep.blobRequest()); code != 200 {
+				t.Fatalf("IngestManifest: %d", code)
+			}
+			r.deliverParts(t, false)
+			wd, err := r.data.GetWindow(t.Context(), w.Scope, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			days, err := r.data.CountWindow(t.Context(), w.Scope, w.Metric, w.Days())
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs := 0
+			for _, d := range days {
+				docs += int(d.Rows)
+			}
+			if !overlap {
+				if wd.State != store.StateComplete || docs != 900 {
+					t.Fatalf("without the overlap: window %s with %d documents, want complete with 900 (errors %q)", wd.State, docs, wd.Errors)
+				}
+				continue
+			}
+			msg := strings.Join(wd.Errors, "\n")
+			if wd.State != store.StateFailed || !strings.Contains(msg, "counted twice") ||
+				!strings.Contains(msg, "1caaa5a3-2b66-438e-8ab4-bce37d518c5d") || !strings.Contains(msg, config.KeyScopes) {
+				t.Fatalf("with the overlap: window %s, errors %q; want failed, naming the subscription, the double count and %s", wd.State, wd.Errors, config.KeyScopes)
+			}
+			if docs != 0 {
+				t.Errorf("with the overlap, %d documents were written; want none", docs)
+			}
 		}
 	})
 }

@@ -60,7 +60,7 @@ func TestOverlappingScopes(t *testing.T) {
 		{ea + "," + ea + "/departments/7", "counted twice", ""},
 		{"subscriptions/00000000-0000-0000-0000-000000000001,SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001", "configured twice", ""},
 		{ea + ";providers/Microsoft.Billing/enrollmentAccounts/3", "does not name its enrollment", ""},
-		{"subscriptions/00000000-0000-0000-0000-000000000001;" + ea, "", "cannot check"},
+		{"subscriptions/00000000-0000-0000-0000-000000000001;" + ea, "", "is refused when its report shows a line of the subscription"},
 		{ea + "/departments/7;" + ea + "/departments/8", "", ""},
 	} {
 		m := valid()

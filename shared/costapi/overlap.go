@@ -20,9 +20,11 @@ import (
 //
 // What the paths cannot tell, and is only noted (notes): whether a
 // subscription belongs to a configured billing scope (its billing account
-// is not in its path, and start-up makes no Billing API call), and whether
-// an enrollment account belongs to a configured department of the same
-// enrollment (departments do not appear in account paths).
+// is not in its path, and start-up makes no Billing API call; ingestion
+// then refuses a billing scope's window whose report holds a line of a
+// configured subscription, see handlers), and whether an enrollment
+// account belongs to a configured department of the same enrollment
+// (departments do not appear in account paths).
 func Overlap(scopes []Scope) (errs []error, notes []string) {
 	for i, a := range scopes {
 		for j := i + 1; j < len(scopes); j++ {
@@ -46,7 +48,7 @@ func Overlap(scopes []Scope) (errs []error, notes []string) {
 		billingScopes++
 	}
 	if subs > 0 && billingScopes > 0 {
-		notes = append(notes, fmt.Sprintf("%d subscription(s) are configured next to %d billing scope(s): a subscription's billing account is not in its path, so costsync cannot check that none of them is under a configured billing scope; if one is, its costs are counted twice", subs, billingScopes))
+		notes = append(notes, fmt.Sprintf("%d subscription(s) are configured next to %d billing scope(s): a subscription's billing account is not in its path, so configuration cannot show that none of them is under a configured billing scope; if one is, every window of that billing scope is refused when its report shows a line of the subscription (remove one of the two)", subs, billingScopes))
 	}
 	for _, d := range depts {
 		for _, a := range accounts {

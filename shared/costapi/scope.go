@@ -74,6 +74,16 @@ func (s Scope) BillingAccount() string {
 	return m[1]
 }
 
+// SubscriptionID is the lower-cased id of a subscription scope, "" for any
+// other kind.
+func (s Scope) SubscriptionID() string {
+	if s.Kind != Subscription {
+		return ""
+	}
+	_, id := s.leaf()
+	return id
+}
+
 // leaf is the last segment kind and id of the scope's path, e.g.
 // ("departments", "7"); ("", "") for a malformed path.
 func (s Scope) leaf() (string, string) {

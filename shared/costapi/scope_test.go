@@ -88,7 +88,7 @@ func TestOverlap(t *testing.T) {
 		{"short department next to an account", []string{short, ea}, []string{"does not name its enrollment"}, nil},
 		{"short and long department", []string{short, ea + "/departments/7"}, []string{"may be the same department"}, nil},
 		{"short and long other department", []string{short, ea + "/departments/8"}, nil, nil},
-		{"subscription and billing scope", []string{subA, ea}, nil, []string{"cannot check"}},
+		{"subscription and billing scope", []string{subA, ea}, nil, []string{"is refused when its report shows a line of the subscription"}},
 		{"department and account", []string{ea + "/departments/7", ea + "/enrollmentAccounts/3"}, nil, []string{"cannot tell"}},
 		{"department and account of another enrollment", []string{ea + "/departments/7", "providers/Microsoft.Billing/billingAccounts/9/enrollmentAccounts/3"}, nil, nil},
 	} {
