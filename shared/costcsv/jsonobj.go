@@ -3,6 +3,7 @@ package costcsv
 import (
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"unicode/utf16"
@@ -462,6 +463,20 @@ func (p *jsonParser) str() (string, error) {
 	p.i++ // '"'
 	start := p.i
 	for p.i < len(p.s) {
+		// Pass eight plain bytes at a time: none a quote, a backslash, a
+		// control character (no bit of 0xe0 set) or above ASCII.
+		for p.i+8 <= len(p.s) {
+			w := load64(p.s[p.i:])
+			m := zeroBytes(w^('"'*loBits)) | zeroBytes(w^('\\'*loBits)) | zeroBytes(w&(0xe0*loBits)) | w&hiBits
+			if m != 0 {
+				p.i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			p.i += 8
+		}
+		if p.i >= len(p.s) {
+			break
+		}
 		c := p.s[p.i]
 		switch {
 		case c == '"':
