@@ -114,6 +114,16 @@ func genEA(seed uint64, n, dupPercent int) (header string, lines []string) {
 
 func (g *eaGen) header() string { return strings.Join(eaColumns, ",") + "\n" }
 
+// file returns the header and the next n lines as one text.
+func (g *eaGen) file(n int) string {
+	var b strings.Builder
+	b.WriteString(g.header())
+	for range n {
+		b.WriteString(g.line())
+	}
+	return b.String()
+}
+
 func (g *eaGen) amount() string {
 	rng := g.rng
 	switch rng.IntN(8) {

@@ -87,13 +87,8 @@ func TestOccurrencesSpilled(t *testing.T) {
 // many times gives every line the same occurrence number and id as one that
 // keeps them all in memory, on a file whose natural keys repeat throughout.
 func TestReaderSpillsSameIDs(t *testing.T) {
-	g := newEAGen(11, 60, 4, 10) // 720 natural keys, 10 % of lines repeated exactly
-	var b strings.Builder
-	b.WriteString(g.header())
-	for range 8000 {
-		b.WriteString(g.line())
-	}
-	data := []byte(b.String())
+	text := newEAGen(11, 60, 4, 10).file(8000) // 720 natural keys, 10 % of lines repeated exactly
+	data := []byte(text)
 	read := func(lim occLimits, dir string) (*Reader, []*Record) {
 		t.Helper()
 		r, err := NewReader(bytes.NewReader(data), &Options{File: "gen.csv", Part: 2, TempDir: dir})
@@ -155,14 +150,9 @@ func TestReaderSpillsSameIDs(t *testing.T) {
 // unusable, Next fails for good with an error that names the folder, and
 // does not number lines it could not count.
 func TestSpillFails(t *testing.T) {
-	g := newEAGen(12, 200, 4, 0)
-	var b strings.Builder
-	b.WriteString(g.header())
-	for range 500 {
-		b.WriteString(g.line())
-	}
+	text := newEAGen(12, 200, 4, 0).file(500)
 	dir := filepath.Join(t.TempDir(), "missing")
-	r, err := NewReader(strings.NewReader(b.String()), &Options{File: "gen.csv", TempDir: dir})
+	r, err := NewReader(strings.NewReader(text), &Options{File: "gen.csv", TempDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,13 +186,8 @@ func TestSpillFails(t *testing.T) {
 // reader reads ahead on a goroutine, which Close stops) and was read only
 // a bounded way ahead; Close twice is harmless.
 func TestReaderClose(t *testing.T) {
-	g := newEAGen(3, 50, 2, 1)
-	var b strings.Builder
-	b.WriteString(g.header())
-	for range 20000 {
-		b.WriteString(g.line())
-	}
-	cr := &countingReader{r: strings.NewReader(b.String())}
+	text := newEAGen(3, 50, 2, 1).file(20000)
+	cr := &countingReader{r: strings.NewReader(text)}
 	r, err := NewReader(cr, &Options{File: "ea.csv"})
 	if err != nil {
 		t.Fatal(err)
@@ -218,8 +203,8 @@ func TestReaderClose(t *testing.T) {
 	if cr.n.Load() != n {
 		t.Error("the file was read after Close returned")
 	}
-	if n >= int64(b.Len()) {
-		t.Errorf("read %d of %d bytes for one line: not bounded", n, b.Len())
+	if n >= int64(len(text)) {
+		t.Errorf("read %d of %d bytes for one line: not bounded", n, len(text))
 	}
 	if _, err := r.Next(); !errors.Is(err, errClosed) {
 		t.Errorf("Next after Close: %v, want %v", err, errClosed)
